@@ -1,0 +1,36 @@
+"""difflens: differentiable models and the optimisations that run through them.
+
+Subpackages load on first use (``difflens.synthesize``, ``difflens.dynamics``,
+...), so ``import difflens`` stays cheap. ``difflens.imshow`` is
+:func:`difflens.plot.imshow`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBPACKAGES = ("engine", "synthesize", "simulate", "dynamics", "gp", "draw", "data", "plot",
+                "studies", "tools", "cli")
+_SHORTCUTS = {"imshow": ("difflens.plot", "imshow"), "animshow": ("difflens.plot", "animshow")}
+
+__all__ = [*_SUBPACKAGES, *_SHORTCUTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        module = importlib.import_module(f"difflens.{name}")
+        globals()[name] = module
+        return module
+    if name in _SHORTCUTS:
+        module_name, attr = _SHORTCUTS[name]
+        value = getattr(importlib.import_module(module_name), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'difflens' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
