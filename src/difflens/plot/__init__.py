@@ -1,5 +1,9 @@
-"""Figures and animations shared by every capability."""
+"""Figures and animations shared by every capability; per-capability figures live in submodules."""
+
+from difflens.tools.lazy import lazy_exports
 
 from .animation import ffmpeg_available, save_animation
 
-__all__ = ["save_animation", "ffmpeg_available"]
+_EXPORTS = {"imshow": "imshow", "animshow": "imshow"}
+__all__ = ["save_animation", "ffmpeg_available", *_EXPORTS]
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
