@@ -1,1 +1,11 @@
-"""difflens.engine"""
+"""The one optimisation engine of difflens: loop, stop rules, history, checkpoints.
+
+See :class:`Optimization`; docs/architecture.md shows how capabilities use it.
+"""
+
+from .history import History
+from .optimization import CheckpointError, NonFiniteLossError, Optimization, load_file
+from .stopping import GradientNorm, LossChange, StopRule, TimeBudget
+
+__all__ = ["Optimization", "History", "StopRule", "LossChange", "GradientNorm", "TimeBudget",
+           "NonFiniteLossError", "CheckpointError", "load_file"]
