@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     scale.add_argument("--quick", action="store_true", help="quick settings (as in the tour)")
     scale.add_argument("--full", action="store_true", help="the seed document's full scale")
     run.add_argument("--quiet", action="store_true")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="a study-specific option, e.g. --set data_root=~/mnist (repeatable)")
 
     sub.add_parser("list", help="list the studies")
     return p
@@ -35,18 +37,26 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from difflens.studies import list_studies, run_study, run_tour
+    from difflens.studies import get_study, list_studies, run_study, run_tour
 
     if args.command == "list":
         for s in list_studies():
             print(f"{s.name:12s} {s.title}")
         return 0
     try:
+        options = _parse_options(getattr(args, "set", []))
+        names = [args.study] if args.command == "run" else (args.only or [])
+        for name in names:
+            get_study(name)
+    except (KeyError, ValueError) as exc:
+        print(f"difflens: {exc.args[0]}", file=sys.stderr)
+        return 2
+    try:
         if args.command == "run":
             out = Path(args.out or Path("difflens-report") / args.study)
             start = time.perf_counter()
             run_study(args.study, out, seed=args.seed, quick=args.quick, full=args.full,
-                      device=args.device, verbose=not args.quiet)
+                      device=args.device, verbose=not args.quiet, options=options)
             print(f"{args.study}: {time.perf_counter() - start:.1f} s -> {out / 'index.html'}")
             return 0
         entries = run_tour(args.out, seed=args.seed, device=args.device, verbose=not args.quiet,
@@ -55,12 +65,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{e['name']:12s} {'ok' if e['ok'] else 'FAILED: ' + e['error']:40s} {e['seconds']:7.1f} s")
         print(f"report: {Path(args.out) / 'index.html'}")
         return 0 if all(e["ok"] for e in entries) else 1
-    except KeyError as exc:
-        print(f"difflens: {exc.args[0]}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("difflens: interrupted; finished work and reports were kept", file=sys.stderr)
         return 130
+
+
+def _parse_options(items: list[str]) -> dict[str, str]:
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        options[key.strip()] = value
+    return options
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,6 +40,8 @@ class StudyContext:
     seed: the seed given on the command line; use :meth:`generator` for draws.
     quick: quick settings (the tour); full: the seed document's full scale.
     device: where tensors go. verbose: whether to print progress.
+    options: study-specific ``KEY=VALUE`` settings from ``difflens run STUDY --set KEY=VALUE``
+    (read them with :meth:`option`).
     """
 
     name: str
@@ -49,6 +51,7 @@ class StudyContext:
     full: bool = False
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     verbose: bool = True
+    options: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     items: list[ReportItem] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
@@ -64,6 +67,15 @@ class StudyContext:
         g = torch.Generator(device=device or "cpu")
         g.manual_seed(int(self.seed) + int(offset))
         return g
+
+    def option(self, key: str, default: Any = None, type: Any = str) -> Any:
+        """The ``--set key=value`` option converted by ``type``, or ``default`` when absent."""
+        if key not in self.options:
+            return default
+        try:
+            return type(self.options[key])
+        except (TypeError, ValueError):
+            raise ValueError(f"option {key}={self.options[key]!r} is not a valid {type.__name__}") from None
 
     # -- progress -------------------------------------------------------------
     def log(self, message: str) -> None:

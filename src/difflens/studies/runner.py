@@ -24,6 +24,7 @@ def run_study(
     full: bool = False,
     device: str | torch.device = "cpu",
     verbose: bool = True,
+    options: dict[str, str] | None = None,
 ) -> StudyContext:
     """Run the study ``name`` into ``out`` and write ``index.html`` and ``metrics.json``.
 
@@ -33,7 +34,7 @@ def run_study(
         raise ValueError("choose at most one of quick and full")
     entry = get_study(name)
     ctx = StudyContext(name=name, out=Path(out), seed=seed, quick=quick, full=full,
-                       device=torch.device(device), verbose=verbose)
+                       device=torch.device(device), verbose=verbose, options=dict(options or {}))
     start = time.perf_counter()
     try:
         entry.run(ctx)
