@@ -9,7 +9,8 @@ from difflens.tools.lazy import lazy_exports
 _EXPORTS = {
     # bundled photographs and image files (images.py)
     "einstein": "images", "curie": "images", "load_images": "images", "list_images": "images",
-    "load_image": "images",
+    "load_image": "images", "camera": "images", "astronaut": "images", "brick": "images",
+    "gravel": "images",
     # noise images (noise.py)
     "pink_noise": "noise", "white_noise": "noise",
     # digits and IDX datasets (digits.py, idx.py)

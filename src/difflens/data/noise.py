@@ -1,0 +1,130 @@
+"""Noise images: white Gaussian/uniform noise and pink (power-law spectrum) noise.
+
+Every draw uses an explicit ``torch.Generator``. With ``generator=None`` a fresh
+generator seeded from the operating system is used, so the global torch RNG is
+never drawn from or reseeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+__all__ = ["pink_noise", "power_law_filter", "shape_spectrum", "white_noise"]
+
+Shape = int | Sequence[int]
+
+
+def _full_shape(shape: Shape) -> tuple[int, int, int, int]:
+    if isinstance(shape, int):
+        shape = (shape, shape)
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 2:
+        shape = (1, 1) + shape
+    if len(shape) != 4 or any(s < 1 for s in shape):
+        raise ValueError(
+            f"shape must be an int, (H, W) or (B, C, H, W) of positive sizes; got {shape}"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def _generator(generator: torch.Generator | None) -> torch.Generator:
+    if generator is None:
+        generator = torch.Generator()
+        generator.seed()  # non-deterministic seed from the OS; leaves the global RNG alone
+    elif not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None; got {type(generator).__name__}"
+        )
+    return generator
+
+
+def white_noise(
+    shape: Shape,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    distribution: str = "normal",
+) -> torch.Tensor:
+    """White noise of ``shape`` (int -> square, (H, W) -> (1, 1, H, W), or (B, C, H, W)).
+
+    ``distribution="normal"`` draws i.i.d. N(0, 1); ``"uniform"`` draws U[0, 1).
+    Draws are made on the generator's device and then moved to ``device``, so a
+    CPU generator gives the same numbers whatever ``device`` is.
+    """
+    full = _full_shape(shape)
+    g = _generator(generator)
+    if distribution == "normal":
+        x = torch.randn(full, generator=g, device=g.device, dtype=torch.float64)
+    elif distribution == "uniform":
+        x = torch.rand(full, generator=g, device=g.device, dtype=torch.float64)
+    else:
+        raise ValueError(f"distribution must be 'normal' or 'uniform'; got {distribution!r}")
+    return x.to(device=device or g.device, dtype=dtype)
+
+
+def power_law_filter(
+    height: int,
+    width: int,
+    exponent: float,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """(H, W) FFT-ordered amplitude filter ``|k| ** -exponent``, with ``|k|`` in cycles per image.
+
+    The DC entry is 1 (the mean of the filtered noise is kept, as in pyrtools).
+    """
+    ky = torch.fft.fftfreq(height, d=1.0 / height, dtype=dtype, device=device)
+    kx = torch.fft.fftfreq(width, d=1.0 / width, dtype=dtype, device=device)
+    r2 = ky[:, None] ** 2 + kx[None, :] ** 2
+    filt = torch.where(r2 > 0, r2.clamp_min(1.0) ** (-exponent / 2.0), torch.ones_like(r2))
+    return filt
+
+
+def shape_spectrum(white: torch.Tensor, exponent: float) -> torch.Tensor:
+    """Filter ``white`` (..., H, W) by ``|k|**-exponent`` and scale each image to unit variance.
+
+    The variance is the unbiased sample variance over each (H, W) image, as in
+    ``pyrtools.synthetic_images.pink_noise`` (which applies this to ``randn``).
+    """
+    h, w = white.shape[-2:]
+    work = white.to(torch.float64)
+    filt = power_law_filter(h, w, exponent, dtype=torch.float64, device=work.device)
+    res = torch.fft.ifft2(torch.fft.fft2(work) * filt).real
+    std = res.flatten(-2).std(dim=-1, unbiased=True)[..., None, None]
+    return res / std.clamp_min(torch.finfo(torch.float64).tiny)
+
+
+def pink_noise(
+    shape: Shape,
+    fract_dim: float = 1.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    *,
+    amplitude_exponent: float | None = None,
+) -> torch.Tensor:
+    """Power-law ("pink" / fractal) noise, matching ``pyrtools.synthetic_images.pink_noise``.
+
+    Gaussian white noise is filtered in the Fourier domain so that its amplitude
+    spectrum falls as ``1 / f ** a`` (power ``1 / f ** (2 a)``, f in cycles per
+    image, DC left untouched), then each image is scaled to unit sample variance
+    (its mean is not removed, as in pyrtools).
+
+    Parameters
+    ----------
+    shape: int (square), (H, W) -> (1, 1, H, W), or (B, C, H, W) for a batch.
+    fract_dim: fractal dimension D as pyrtools defines it: ``a = 2.5 - D``, so
+        the default D = 1 gives amplitude ``1/f**1.5`` (power ``1/f**3``) like
+        ``pt.synthetic_images.pink_noise(size)``.
+    amplitude_exponent: give ``a`` directly instead (``a = 1`` is the classic
+        1/f amplitude spectrum of natural images); overrides ``fract_dim``.
+    generator, device, dtype: see :func:`white_noise`.
+
+    Rescale to [0, 1] for display or as a synthesis start, e.g.
+    ``(x - x.min()) / (x.max() - x.min())``.
+    """
+    a = 2.5 - float(fract_dim) if amplitude_exponent is None else float(amplitude_exponent)
+    white = white_noise(shape, generator=generator, device=None, dtype=torch.float64)
+    return shape_spectrum(white, a).to(device=device or white.device, dtype=dtype)
