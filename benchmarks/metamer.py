@@ -12,6 +12,8 @@ optimiser, same start).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import time
 import warnings
 
@@ -44,11 +46,12 @@ def run_plenoptic(img, init, model, iters):
     met = po.synthesize.Metamer(img, model)
     met.setup(initial_image=init, optimizer=torch.optim.Adam, optimizer_kwargs={"lr": 0.01, "amsgrad": True})
     start = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):  # its tqdm bar
         warnings.simplefilter("ignore")
         met.synthesize(max_iter=iters, stop_criterion=0.0)
     seconds = time.perf_counter() - start
-    return seconds / len(met.losses), float(met.objective_function())
+    with torch.no_grad():
+        return seconds / len(met.losses), float(met.objective_function())
 
 
 def run_difflens(img, init, model, iters):
