@@ -1,5 +1,28 @@
-"""Small utilities shared across difflens."""
+"""Small utilities shared across difflens.
+
+Atomic writes load eagerly (the engine and the report use them); everything else
+loads on first use: seeding and losses (``set_seed``, ``mse``, ``l2_norm``,
+``relative_sse``), ``rescale`` and ``make_disk``, model and input checks
+(``validate_model``, ``validate_input``, ``check_image``, ``remove_grad``), and the
+convolution helpers in ``difflens.tools.conv`` (``same_padding``, ``correlate2d``).
+"""
 
 from .io import atomic_torch_save, atomic_write, atomic_write_text
+from .lazy import lazy_exports
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_torch_save"]
+_EXPORTS = {
+    "set_seed": "optim", "mse": "optim", "l2_norm": "optim", "relative_sse": "optim",
+    "rescale": "signal", "make_disk": "signal",
+    "validate_model": "validate", "validate_input": "validate", "check_image": "validate",
+    "remove_grad": "validate",
+    "same_padding": "conv", "correlate2d": "conv",
+    "conv": ".conv", "fftconv": ".fftconv", "validate": ".validate", "optim": ".optim",
+    "signal": ".signal",
+}
+
+__all__ = [
+    "atomic_torch_save", "atomic_write", "atomic_write_text", "check_image", "conv", "correlate2d",
+    "fftconv", "l2_norm", "make_disk", "mse", "optim", "relative_sse", "remove_grad", "rescale",
+    "same_padding", "set_seed", "signal", "validate", "validate_input", "validate_model",
+]
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -1,0 +1,183 @@
+"""Input and model checks shared by the synthesis methods, with messages that say what to fix."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["check_image", "remove_grad", "validate_input", "validate_model"]
+
+_FLOAT_FAMILIES = {
+    torch.float16: (torch.float16, torch.complex32),
+    torch.complex32: (torch.float16, torch.complex32),
+    torch.bfloat16: (torch.bfloat16,),
+    torch.float32: (torch.float32, torch.complex64),
+    torch.complex64: (torch.float32, torch.complex64),
+    torch.float64: (torch.float64, torch.complex128),
+    torch.complex128: (torch.float64, torch.complex128),
+}
+
+
+def check_image(x: object, name: str = "image", *, ndim: int = 4, allow_complex: bool = False,
+                batch_size: int | None = None) -> Tensor:
+    """Raise a clear error unless ``x`` is a ``ndim``-D floating-point tensor; return ``x``.
+
+    Parameters
+    ----------
+    x
+        The object to check; images are ``(batch, channel, height, width)`` by default.
+    name
+        What to call ``x`` in the message (e.g. ``"initial_image"``).
+    ndim
+        Required number of dimensions (default 4; ``None`` accepts any).
+    allow_complex
+        Accept complex dtypes too (default ``False``).
+    batch_size
+        If given, the required size of dimension 0.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a tensor, or its dtype is not floating point (or complex when allowed).
+    ValueError
+        If ``x`` has the wrong number of dimensions, an empty dimension, or the wrong batch size.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    ok = x.is_floating_point() or (allow_complex and x.is_complex())
+    if not ok:
+        kinds = "floating-point or complex" if allow_complex else "floating-point"
+        raise TypeError(f"{name} must have a {kinds} dtype (e.g. torch.float32), got {x.dtype}; "
+                        f"convert it with {name}.float() (and rescale 0-255 images to [0, 1])")
+    if ndim is not None and x.ndim != ndim:
+        hint = " (batch, channel, height, width)" if ndim == 4 else ""
+        extra = "; add batch/channel dimensions with x[None, None]" if ndim == 4 and x.ndim == 2 else ""
+        raise ValueError(f"{name} must be {ndim}-D{hint}, got shape {tuple(x.shape)}{extra}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+    if batch_size is not None and x.shape[0] != batch_size:
+        raise ValueError(f"{name} must have batch size {batch_size}, got shape {tuple(x.shape)}")
+    return x
+
+
+def validate_input(input_tensor: Tensor, no_batch: bool = False, allowed_range: tuple[float, float]
+                   | None = (0.0, 1.0)) -> None:
+    """Check that ``input_tensor`` can be synthesised from (plenoptic's ``validate_input``).
+
+    Raises ``TypeError`` for non-float/complex dtypes and ``ValueError`` when
+    ``no_batch`` is set and the batch dimension is not 1. Warns (``UserWarning``) if
+    the tensor is not 4-D or has values outside ``allowed_range`` (``None``: no check).
+    """
+    check_image(input_tensor, "input_tensor", ndim=None, allow_complex=True)
+    if input_tensor.ndim != 4:
+        warnings.warn(f"input_tensor has shape {tuple(input_tensor.shape)}; synthesis methods are "
+                      "tested on 4-D (batch, channel, height, width) inputs", stacklevel=2)
+    if no_batch and input_tensor.ndim > 1 and input_tensor.shape[0] != 1:
+        raise ValueError(f"input_tensor batch dimension must be 1, got shape {tuple(input_tensor.shape)}")
+    if allowed_range is not None and not input_tensor.is_complex():
+        lo, hi = input_tensor.min().item(), input_tensor.max().item()
+        if lo < allowed_range[0] or hi > allowed_range[1]:
+            warnings.warn(f"input_tensor range is ({lo:.4g}, {hi:.4g}), outside {allowed_range}; "
+                          "synthesis should still work but is tested on that range", stacklevel=2)
+
+
+def remove_grad(model: torch.nn.Module) -> None:
+    """Detach every parameter and buffer of ``model`` in place (``requires_grad=False``).
+
+    Models probed by synthesis are fixed; this avoids computing gradients for them.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for t in (*model.parameters(), *model.buffers()):
+        if t.requires_grad:
+            t.detach_()
+
+
+def _call(model: Callable[[Tensor], object], img: Tensor, what: str) -> object:
+    try:
+        return model(img)
+    except Exception as err:
+        raise ValueError(f"model raised {type(err).__name__} when called on {what} of shape "
+                         f"{tuple(img.shape)}, dtype {img.dtype}, device {img.device}: {err}. "
+                         "If it casts the input to numpy or another type, keep every "
+                         "computation in torch") from err
+
+
+def validate_model(model: Callable[[Tensor], Tensor], image_shape: Sequence[int] | None = None,
+                   image_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                   generator: torch.Generator | None = None) -> None:
+    """Check that ``model`` can be probed by metamer / eigendistortion synthesis.
+
+    Runs ``model`` on a uniform random test image of ``image_shape`` (default
+    ``(1, 1, 16, 16)``) drawn from ``generator`` (default: a fresh generator seeded 0,
+    so the global RNG is never touched), and checks, in this order:
+
+    - the call succeeds and returns a ``torch.Tensor`` (``ValueError``);
+    - the output stays on the input's device (``RuntimeError``);
+    - the output carries no gradient for an input without one, i.e. no learnable
+      parameter is used (``ValueError``: call :func:`remove_grad`);
+    - the output keeps the input's precision (``TypeError``; complex outputs of
+      matching precision are fine);
+    - the output keeps the gradient of an input with one, and the backward pass
+      reaches the input with finite values (``ValueError``);
+    - the output is finite and identical for two calls on the same input, i.e. the
+      model is deterministic (``ValueError``: e.g. dropout in training mode).
+
+    Warns (``UserWarning``) if ``model`` is an ``nn.Module`` in training mode. Outputs
+    of any number of dimensions are accepted.
+    """
+    if not callable(model):
+        raise TypeError(f"model must be callable (e.g. a torch.nn.Module), got {type(model).__name__}")
+    if image_dtype not in _FLOAT_FAMILIES:
+        raise TypeError(f"image_dtype must be a float or complex dtype, got {image_dtype}")
+    shape = (1, 1, 16, 16) if image_shape is None else tuple(int(s) for s in image_shape)
+    device = torch.device(device)
+    if generator is None:
+        generator = torch.Generator(device=device).manual_seed(0)
+    real_dtype = _FLOAT_FAMILIES[image_dtype][0]
+    img = torch.rand(shape, generator=generator, dtype=real_dtype, device=device).to(image_dtype)
+
+    out = _call(model, img, "a test image")
+    if not isinstance(out, Tensor):
+        raise ValueError(f"model must return a torch.Tensor, got {type(out).__name__}; are all "  # noqa: TRY004
+                         "computations performed using torch?")
+    if out.device != img.device:
+        raise RuntimeError(f"model changes the device of its input: {img.device} in, "
+                           f"{out.device} out")
+    if out.requires_grad:
+        names = []
+        if isinstance(model, torch.nn.Module):
+            names = [n for n, p in model.named_parameters() if p.requires_grad]
+        which = f" (trainable: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else ""
+        raise ValueError("model adds a gradient to an input without one: at least one of its "
+                         f"parameters is learnable{which}. Call difflens.tools.remove_grad(model)")
+    if out.dtype not in _FLOAT_FAMILIES[image_dtype]:
+        raise TypeError(f"model changes the precision of its input: {image_dtype} in, {out.dtype} "
+                        "out. Build the model in the input's dtype (e.g. model.to(torch.float64))")
+    grad_img = img.clone().requires_grad_(True)
+    out_g = _call(model, grad_img, "a test image requiring grad")
+    if not isinstance(out_g, Tensor) or not out_g.requires_grad:
+        raise ValueError("model strips the gradient from its input: do you detach() it, or use "
+                         "numpy / non-torch code, somewhere in forward?")
+    (grad,) = torch.autograd.grad(out_g.abs().sum() if out_g.is_complex() else out_g.sum(),
+                                  grad_img, allow_unused=True)
+    if grad is None:
+        raise ValueError("the model output does not depend on the input through autograd "
+                         "(the gradient with respect to the input is None)")
+    if not torch.isfinite(grad).all():
+        raise ValueError("the gradient of the model output with respect to the input is not "
+                         "finite (NaN/inf) on a uniform random image")
+    if not torch.isfinite(out).all():
+        raise ValueError("model returns NaN or inf on a uniform random image in [0, 1)")
+    again = _call(model, img, "the same test image a second time")
+    tol = 1e-6 if out.dtype in (torch.float64, torch.complex128) else 1e-4
+    if not isinstance(again, Tensor) or again.shape != out.shape or not torch.allclose(
+            again, out, rtol=tol, atol=tol * float(out.abs().max().clamp_min(1))):
+        raise ValueError("model is not deterministic: two calls on the same input differ. Call "
+                         "model.eval() (dropout, batch-norm statistics) and avoid random draws "
+                         "in forward")
+    if isinstance(model, torch.nn.Module) and model.training:
+        warnings.warn("model is in training mode; you probably want model.eval()", stacklevel=2)
