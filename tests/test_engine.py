@@ -270,3 +270,29 @@ def test_loss_must_be_scalar_or_vector():
     opt = Optimization([x], lambda: x**2)
     with pytest.raises(TypeError, match="scalar or"):
         opt.run(1)
+
+
+def test_non_finite_loss_also_rolls_back_tracked_state():
+    class Counter:
+        def __init__(self):
+            self.n = 0
+
+        def state_dict(self):
+            return {"n": self.n}
+
+        def load_state_dict(self, sd):
+            self.n = sd["n"]
+
+    c = Counter()
+    x = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+
+    def loss():
+        c.n += 1  # one draw per evaluation, like a batch sampler
+        bad = torch.tensor(float("nan"), dtype=torch.float64)
+        return torch.where(torch.tensor(c.n > 5), bad, ((x - 1) ** 2).sum())
+
+    opt = Optimization([x], loss, optimizer=lambda p: torch.optim.SGD(p, lr=0.1), state={"sampler": c})
+    with pytest.raises(NonFiniteLossError):
+        opt.run(20)
+    # restored to the state just before the step that produced the last finite loss's successor
+    assert opt.iteration == 4 and c.n == 4

@@ -18,6 +18,7 @@ def _parser() -> argparse.ArgumentParser:
     tour.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     tour.add_argument("--only", nargs="*", help="run only these studies")
     tour.add_argument("--quiet", action="store_true", help="no progress output")
+    tour.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
     run = sub.add_parser("run", help="run one study")
     run.add_argument("study", help="study name (see `difflens list`)")
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     scale.add_argument("--quick", action="store_true", help="quick settings (as in the tour)")
     scale.add_argument("--full", action="store_true", help="the seed document's full scale")
     run.add_argument("--quiet", action="store_true")
+    run.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="a study-specific option, e.g. --set data_root=~/mnist (repeatable)")
 
@@ -48,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         names = [args.study] if args.command == "run" else (args.only or [])
         for name in names:
             get_study(name)
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
     except (KeyError, ValueError) as exc:
         print(f"difflens: {exc.args[0]}", file=sys.stderr)
         return 2

@@ -297,6 +297,7 @@ class Optimization:
             "params": params if params is not None else [p.detach().clone() for p in self.params],
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "scheduler": copy.deepcopy(self.scheduler.state_dict()) if self.scheduler is not None else None,
+            "state": {k: copy.deepcopy(v.state_dict()) for k, v in self.state.items()},
         }
 
     def _restore(self, iteration: int, saved: dict[str, Any]) -> None:
@@ -306,6 +307,8 @@ class Optimization:
         self.optimizer.load_state_dict(saved["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(saved["scheduler"])
+        for k, obj in self.state.items():
+            obj.load_state_dict(saved["state"][k])
         self.iteration = iteration
         self.history.truncate(iteration)
         self._checked = min(self._checked, iteration)
