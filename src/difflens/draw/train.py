@@ -1,0 +1,207 @@
+"""Training the drawing autoencoder on the shared engine.
+
+:class:`BatchSampler` draws shuffled mini-batches epoch by epoch from an
+explicit ``torch.Generator`` and can save/restore its position, so a resumed
+run draws exactly the batches an uninterrupted run would. :class:`DrawTrainer`
+builds one :class:`~difflens.engine.Optimization` over the model's parameters
+with the reconstruction MSE of a fresh batch as the loss, logs the test MSE
+and stores reconstruction snapshots once per epoch, and saves/loads the whole
+run (model, optimizer, sampler, history) in one file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from difflens.engine import Optimization, TimeBudget
+
+__all__ = ["BatchSampler", "DrawTrainer", "random_affine", "reconstruction_metrics"]
+
+
+class BatchSampler:
+    """Shuffled index batches of ``batch_size`` from ``range(n)``; a new permutation each epoch.
+
+    The last incomplete batch of an epoch is dropped (every batch has the same
+    size). ``generator`` is a CPU ``torch.Generator`` (default: seeded with 0);
+    :meth:`state_dict` holds its state and the position in the current epoch.
+    """
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator | None = None):
+        if int(n) < 1:
+            raise ValueError(f"need at least one sample, got n={n}")
+        if not 1 <= int(batch_size):
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.n, self.batch_size = int(n), min(int(batch_size), int(n))
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)
+        if generator.device.type != "cpu":
+            raise ValueError("BatchSampler needs a CPU torch.Generator")
+        self.generator = generator
+        self.epoch, self.position = 0, 0
+        self.permutation = torch.randperm(self.n, generator=self.generator)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.n // self.batch_size
+
+    def next(self) -> Tensor:
+        """The next ``(batch_size,)`` int64 index batch (CPU)."""
+        if self.position + self.batch_size > self.n:
+            self.epoch += 1
+            self.position = 0
+            self.permutation = torch.randperm(self.n, generator=self.generator)
+        idx = self.permutation[self.position: self.position + self.batch_size]
+        self.position += self.batch_size
+        return idx
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "batch_size": self.batch_size, "epoch": self.epoch, "position": self.position,
+                "permutation": self.permutation.clone(), "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if (state["n"], state["batch_size"]) != (self.n, self.batch_size):
+            raise ValueError(f"sampler state is for n={state['n']}, batch_size={state['batch_size']}; "
+                             f"this sampler has n={self.n}, batch_size={self.batch_size}")
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self.permutation = state["permutation"].clone()
+        self.generator.set_state(state["generator"])
+
+
+def random_affine(images: Tensor, generator: torch.Generator, shift: float = 0.0, rotate: float = 0.0,
+                  scale: float = 0.0) -> Tensor:
+    """Randomly shifted (pixels), rotated (degrees) and scaled (relative) copies of ``(N, C, H, W)`` images.
+
+    Each image draws its own uniform ``shift`` in ``[-shift, shift]`` per axis,
+    angle in ``[-rotate, rotate]`` and scale factor in ``[1 - scale, 1 + scale]``
+    from the CPU ``generator``; bilinear resampling, zeros outside.
+    """
+    n, _, h, w = images.shape
+    u = torch.rand(n, 4, generator=generator, dtype=torch.float64) * 2 - 1  # (N, 4) in [-1, 1]
+    angle = torch.deg2rad(u[:, 0] * rotate)
+    factor = 1.0 + u[:, 1] * scale
+    cos, sin = torch.cos(angle) / factor, torch.sin(angle) / factor
+    theta = torch.stack([torch.stack([cos, -sin * h / w, u[:, 2] * shift * 2 / w], 1),
+                         torch.stack([sin * w / h, cos, u[:, 3] * shift * 2 / h], 1)], 1)
+    grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def reconstruction_metrics(model: nn.Module, images: Tensor, batch_size: int = 512) -> dict[str, float]:
+    """Mean squared error and PSNR (dB, peak 1) of ``model(images)`` against ``images`` ``(N, 1, H, W)``.
+
+    PSNR is ``10 log10(1 / MSE)`` of the whole set's MSE.
+    """
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            x = images[i: i + batch_size]
+            total += float(F.mse_loss(model(x), x, reduction="sum"))
+            count += x.numel()
+    mse = total / max(count, 1)
+    return {"mse": mse, "psnr": 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf}
+
+
+class DrawTrainer:
+    """Train ``model`` to reconstruct ``images`` ``(N, 1, H, W)`` with Adam on mini-batch MSE.
+
+    Parameters
+    ----------
+    model: a :class:`~difflens.draw.autoencoder.DrawingAutoencoder` (or any ``images -> images`` module).
+    images: training images, on the model's device.
+    batch_size, lr: mini-batch size (default 64) and Adam learning rate (default 1e-3).
+    epochs: the planned length; sets the cosine learning-rate decay to 0 (``None``: constant rate).
+    generator: CPU generator of the batch order (default seeded with 0).
+    test_images: optional images whose MSE is logged as ``"test_mse"`` after each epoch.
+    snapshot_images: optional images whose reconstructions are stored after each epoch
+        (``history.snapshots``, for the training animation).
+    augment: ``None`` or ``{"shift": px, "rotate": degrees, "scale": fraction}``: each batch is
+        randomly deformed by :func:`random_affine` (drawn from the sampler's generator, so
+        resuming stays exact) and the model reconstructs the deformed images.
+    time_budget: seconds after which training stops at the end of an epoch (``None``: no limit).
+    checkpoint_path: a file written atomically after every ``checkpoint_epochs`` epochs and at the end.
+    progress: ``True`` or a description for a tqdm bar.
+    """
+
+    def __init__(self, model: nn.Module, images: Tensor, batch_size: int = 64, lr: float = 1e-3,
+                 epochs: int | None = None, generator: torch.Generator | None = None,
+                 test_images: Tensor | None = None, snapshot_images: Tensor | None = None,
+                 augment: dict[str, float] | None = None,
+                 time_budget: float | None = None, checkpoint_path: str | os.PathLike | None = None,
+                 checkpoint_epochs: int = 5, progress: bool | str = False,
+                 callbacks: tuple[Callable[[Optimization], None], ...] = ()):
+        if images.ndim != 4:
+            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+        self.model, self.images = model, images
+        self.test_images, self.snapshot_images = test_images, snapshot_images
+        self.sampler = BatchSampler(len(images), batch_size, generator)
+        if augment is not None:
+            unknown = set(augment) - {"shift", "rotate", "scale"}
+            if unknown:
+                raise ValueError(f"augment takes keys shift, rotate, scale; got {sorted(unknown)}")
+        self.augment = dict(augment) if augment else None
+        self.steps_per_epoch = self.sampler.batches_per_epoch
+        self.seconds = 0.0
+        scheduler = None
+        if epochs is not None:
+            total = int(epochs) * self.steps_per_epoch
+            scheduler = lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total, 1))
+        snapshot_fn = None
+        if snapshot_images is not None:
+            def snapshot_fn() -> Tensor:
+                with torch.no_grad():
+                    return self.model(self.snapshot_images).detach().cpu()
+        self.opt = Optimization(
+            model, self._loss, optimizer=lambda params: torch.optim.Adam(params, lr=lr),
+            scheduler=scheduler,
+            stop_rules=[TimeBudget(time_budget)] if time_budget else [],
+            check_every=self.steps_per_epoch,
+            snapshot_every=self.steps_per_epoch if snapshot_images is not None else None,
+            snapshot_fn=snapshot_fn, record_change=False, progress=progress,
+            callbacks=(self._log_test, *callbacks), state={"sampler": self.sampler},
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=self.steps_per_epoch * int(checkpoint_epochs) if checkpoint_path else None,
+        )
+
+    def _loss(self) -> Tensor:
+        idx = self.sampler.next().to(self.images.device)
+        x = self.images[idx]
+        if self.augment:
+            x = random_affine(x, self.sampler.generator, **self.augment)
+        return F.mse_loss(self.model(x), x)
+
+    def _log_test(self, opt: Optimization) -> None:
+        if self.test_images is not None and opt.iteration % self.steps_per_epoch == 0:
+            opt.history.log("test_mse", reconstruction_metrics(self.model, self.test_images)["mse"],
+                            opt.iteration)
+
+    @property
+    def epoch(self) -> float:
+        """Epochs completed (fractional inside an epoch)."""
+        return self.opt.iteration / self.steps_per_epoch
+
+    def run(self, epochs: float) -> DrawTrainer:
+        """Train ``epochs`` more epochs (or until the time budget); call again to continue."""
+        steps = int(round(float(epochs) * self.steps_per_epoch))
+        start = time.perf_counter()
+        self.opt.run(steps)
+        self.seconds += time.perf_counter() - start
+        return self
+
+    def save(self, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+        """One atomic file with the optimisation state (model weights, Adam, sampler, history)."""
+        return self.opt.save(path, extra={"seconds": self.seconds, **(extra or {})})
+
+    def load(self, path: str | os.PathLike) -> dict[str, Any]:
+        """Restore a :meth:`save` file; training then continues exactly where it stopped."""
+        extra = self.opt.load(path, map_location=self.opt.device)
+        self.seconds = float(extra.get("seconds", 0.0))
+        return extra

@@ -1,0 +1,151 @@
+"""Study ``draw``: the seed-001 inverse-graphics autoencoder that learns to draw digits with strokes.
+
+Data: scikit-learn's bundled digits on a 28x28 canvas (no download), or IDX
+files in a folder you name::
+
+    difflens run draw --set data_root=~/mnist                      # MNIST
+    difflens run draw --set data_root=~/emnist --set dataset=emnist --set subset=balanced
+
+(the environment variables ``DIFFLENS_DRAW_MNIST`` / ``DIFFLENS_DRAW_EMNIST``
+and ``DIFFLENS_DRAW_EMNIST_SUBSET`` work too).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from .registry import study
+
+
+def _source(ctx) -> tuple[str, str | None, str]:
+    """(dataset, root, subset) from ``--set`` options, else the environment, else the bundled digits."""
+    root = ctx.option("data_root")
+    if root:
+        dataset = ctx.option("dataset", "mnist")
+        if dataset not in ("mnist", "emnist"):
+            raise ValueError(f"--set dataset must be mnist or emnist, got {dataset!r}")
+        return dataset, os.path.expanduser(root), ctx.option("subset", "balanced")
+    if os.environ.get("DIFFLENS_DRAW_MNIST"):
+        return "mnist", os.environ["DIFFLENS_DRAW_MNIST"], ""
+    if os.environ.get("DIFFLENS_DRAW_EMNIST"):
+        return "emnist", os.environ["DIFFLENS_DRAW_EMNIST"], os.environ.get("DIFFLENS_DRAW_EMNIST_SUBSET", "balanced")
+    return "digits", None, ""
+
+
+def _data(ctx):
+    from difflens.data import emnist, load_digits, mnist
+
+    limit_train, limit_test = (3000, 1000) if ctx.quick else (None, None)
+    dataset, root, subset = _source(ctx)
+    if dataset == "mnist":
+        train = mnist(root, "train", limit=limit_train, device=ctx.device)
+        test = mnist(root, "test", limit=limit_test, device=ctx.device)
+        return f"MNIST from {root}", train, test
+    if dataset == "emnist":
+        train = emnist(root, subset, "train", limit=limit_train, device=ctx.device)
+        test = emnist(root, subset, "test", limit=limit_test, device=ctx.device)
+        return f"EMNIST {subset} from {root}", train, test
+    train = load_digits(28, "train", seed=0, device=ctx.device)
+    test = load_digits(28, "test", seed=0, device=ctx.device)
+    return "scikit-learn digits, 8x8 resized to 28x28 (1,347 train / 450 test)", train, test
+
+
+def _configs(ctx, n_train: int):
+    from difflens.draw.experiment import DrawConfig
+
+    bundled = n_train < 5000
+    if ctx.quick:
+        return (DrawConfig(variant="gesture", epochs=16 if bundled else 3, time_budget=15.0, kmeans_seeds=(0, 1)),
+                DrawConfig(variant="static", n_markers=10, max_size=3.5, min_size=0.75, join="max",
+                           epochs=8 if bundled else 2, time_budget=6.0, kmeans_seeds=(0, 1)))
+    scale = 2 if ctx.full else 1
+    return (DrawConfig(variant="gesture", epochs=(150 if bundled else 10) * scale, time_budget=170.0 * scale),
+            DrawConfig(variant="static", n_markers=10, max_size=3.5, min_size=0.75, join="max",
+                       epochs=(60 if bundled else 5) * scale, time_budget=40.0 * scale))
+
+
+@study("draw", title="Inverse graphics: an autoencoder that learns to draw digits with strokes", order=40,
+       description="The seed-001 experiment: a network maps a digit image to marker commands, a differentiable "
+                   "renderer draws each marker as a 2-D Gaussian and joins them, and the whole is "
+                   "trained on reconstruction error. Two decoders: static markers (x, y, size; joined by max "
+                   "as in the seed) and one pen gesture (cumulative tanh velocities from the left middle, an "
+                   "intensity and size per point; joined by soft-or, 1 - prod(1 - marker), so that faded "
+                   "points still get gradient). Then k-means on the learned commands against k-means on "
+                   "pixels.")
+def run(ctx) -> None:
+    from difflens.draw.experiment import run_experiment
+    from difflens.plot import draw as dplot
+
+    source, train, test = _data(ctx)
+    ctx.text(f"Data: {source}.")
+    ctx.metric("data", source)
+    gesture_cfg, static_cfg = _configs(ctx, len(train[0]))
+    results = {}
+    for offset, cfg in enumerate((gesture_cfg, static_cfg)):
+        ctx.log(f"{cfg.variant}: training")
+        results[cfg.variant] = run_experiment(train, test, cfg, ctx.generator(offset), log=ctx.log,
+                                              progress=f"draw {cfg.variant}" if ctx.progress else False)
+    g = results["gesture"]
+    for key in ("kmeans_accuracy_codes", "kmeans_accuracy_pixels", "hungarian_accuracy_codes",
+                "hungarian_accuracy_pixels", "train_seconds", "probe_accuracy_codes", "probe_accuracy_pixels",
+                "kmeans_accuracy_codes_std", "hungarian_accuracy_codes_std", "kmeans_accuracy_pixels_std",
+                "hungarian_accuracy_pixels_std", "error_ratio_codes_to_pixels", "train_mse", "test_mse",
+                "train_psnr", "test_psnr", "epochs"):
+        ctx.metric(key, g.metrics[key])
+    for key, value in results["static"].metrics.items():
+        if key != "config" and not key.endswith("_pixels") and not key.endswith("_pixels_std"):
+            ctx.metric(f"static_{key}", value)
+    ctx.metric("config", g.metrics["config"])
+
+    # -- reconstructions ----------------------------------------------------
+    (xtr, ytr), (xte, yte) = train, test
+    pick_tr = torch.cat([torch.nonzero(ytr == c)[:2, 0] for c in torch.unique(ytr)[:10]])
+    pick_te = torch.cat([torch.nonzero(yte == c)[:2, 0] for c in torch.unique(yte)[:10]])
+    for variant, res in results.items():
+        ctx.heading(f"{variant.capitalize()} decoder")
+        with torch.no_grad():
+            for split, x, pick in (("train", xtr, pick_tr), ("test", xte, pick_te)):
+                fig = dplot.reconstruction_grid(x[pick], res.model(x[pick]),
+                                                title=f"{variant}: {split} images and their drawings")
+                ctx.figure(f"{variant}_reconstruction_{split}", fig,
+                           f"{split.capitalize()} images (rows 1, 3) and what the {variant} decoder draws "
+                           f"(rows 2, 4). {split} MSE {res.metrics[f'{split}_mse']:.4f}, "
+                           f"PSNR {res.metrics[f'{split}_psnr']:.1f} dB.")
+            cmd = res.model.commands(xte[pick_te])
+        fig = dplot.gesture_tracks(cmd.positions, cmd.sizes, cmd.intensities, xte[pick_te],
+                                   shape=xte.shape[-2:], ncols=10, ordered=variant == "gesture",
+                                   title=f"{variant}: marker commands (colour = order, dot = size, opacity = ink)")
+        ctx.figure(f"{variant}_tracks", fig,
+                   "Learned commands on test digits: markers coloured by their index (for the gesture, the "
+                   "drawing order from the red cross), dot area by marker size, opacity by intensity.")
+        hist = res.trainer.opt.history
+        fig = dplot.loss_curves(np.arange(len(hist.loss)), hist.loss.cpu().numpy(), hist.iterations("test_mse"),
+                                hist["test_mse"].numpy(), res.trainer.steps_per_epoch, title=f"{variant} training")
+        ctx.figure(f"{variant}_loss", fig, "Reconstruction MSE over training.")
+        n_frames = min(len(hist.snapshots), 10 if ctx.quick else 40)
+        frames = np.unique(np.linspace(0, len(hist.snapshots) - 1, n_frames).round().astype(int))
+        anim = dplot.training_animation([hist.snapshots[i] for i in frames],
+                                        [hist.snapshot_iterations[i] / res.trainer.steps_per_epoch for i in frames],
+                                        xte[:16])
+        ctx.animation(f"{variant}_training", anim, "Reconstructions of test digits (rows 2-3) over training; "
+                      "the targets are in the top row.")
+
+    # -- clustering ---------------------------------------------------------
+    ctx.heading("Clustering: commands against pixels")
+    rows = []
+    for name, res, feature in (("gesture commands", g, "codes"), ("static commands", results["static"], "codes"),
+                               ("pixels", g, "pixels")):
+        s = res.clustering[feature]
+        rows.append([name, f"{s['majority']:.3f} ± {s['majority_std']:.3f}",
+                     f"{s['hungarian']:.3f} ± {s['hungarian_std']:.3f}", f"{s['probe']:.3f}",
+                     f"{1 - s['majority']:.3f}"])
+    ctx.table(rows, ["features (test split)", "k-means, majority label", "k-means, one-to-one (Hungarian)",
+                     "linear probe", "majority error"],
+              caption=f"k-means with k = number of classes, mean ± std over {len(gesture_cfg.kmeans_seeds)} "
+                      "seeds; linear probe: logistic regression fitted on the training split.")
+    fig = dplot.cluster_matrix({"gesture commands": g.tables["codes"], "static commands":
+                                results["static"].tables["codes"], "pixels": g.tables["pixels"]})
+    ctx.figure("clusters", fig, "Cluster × label counts of one k-means run (rows ordered by majority label).")
