@@ -114,3 +114,21 @@ def test_resume_equals_uninterrupted(tmp_path):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
     torch.testing.assert_close(straight.opt.history.loss, resumed.opt.history.loss, rtol=0, atol=0)
     assert len(resumed.opt.history.snapshots) == len(straight.opt.history.snapshots)
+
+
+def test_smoothness_penalty_is_the_mean_squared_velocity_change():
+    model, x = _setup(32)
+
+    def first_loss(weight):
+        trainer = DrawTrainer(model, x, batch_size=32, lr=1e-3, generator=torch.Generator().manual_seed(2),
+                              smoothness=weight)
+        return trainer._loss().detach()
+
+    with torch.no_grad():
+        _, commands = model.decoder(model.encoder(x))  # batch_size == n: the first batch is all of x
+        v = commands.velocities
+        penalty = ((v[:, 1:] - v[:, :-1]) ** 2).sum(-1).mean()
+    assert penalty > 0
+    torch.testing.assert_close(first_loss(0.5) - first_loss(0.0), 0.5 * penalty, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="smoothness"):
+        DrawTrainer(model, x, smoothness=-1.0)

@@ -126,6 +126,10 @@ class DrawTrainer:
     augment: ``None`` or ``{"shift": px, "rotate": degrees, "scale": fraction}``: each batch is
         randomly deformed by :func:`random_affine` (drawn from the sampler's generator, so
         resuming stays exact) and the model reconstructs the deformed images.
+    smoothness: weight of a penalty on the mean squared change of consecutive gesture velocities,
+        ``mean_b,k ||v_{k+1} - v_k||^2`` (velocities in units of ``max_step``), added to the MSE so strokes
+        turn gradually (default 0: plain reconstruction). Needs a model with ``encoder`` and a decoder
+        returning :class:`~difflens.draw.autoencoder.Commands`; ignored when those have no velocities.
     time_budget: seconds after which training stops at the end of an epoch (``None``: no limit).
     checkpoint_path: a file written atomically after every ``checkpoint_epochs`` epochs and at the end.
     progress: ``True`` or a description for a tqdm bar.
@@ -134,7 +138,7 @@ class DrawTrainer:
     def __init__(self, model: nn.Module, images: Tensor, batch_size: int = 64, lr: float = 1e-3,
                  epochs: int | None = None, generator: torch.Generator | None = None,
                  test_images: Tensor | None = None, snapshot_images: Tensor | None = None,
-                 augment: dict[str, float] | None = None,
+                 augment: dict[str, float] | None = None, smoothness: float = 0.0,
                  time_budget: float | None = None, checkpoint_path: str | os.PathLike | None = None,
                  checkpoint_epochs: int = 5, progress: bool | str = False,
                  callbacks: tuple[Callable[[Optimization], None], ...] = ()):
@@ -148,6 +152,11 @@ class DrawTrainer:
             if unknown:
                 raise ValueError(f"augment takes keys shift, rotate, scale; got {sorted(unknown)}")
         self.augment = dict(augment) if augment else None
+        if not float(smoothness) >= 0:
+            raise ValueError(f"smoothness must be >= 0, got {smoothness}")
+        if smoothness and not (hasattr(model, "encoder") and hasattr(model, "decoder")):
+            raise ValueError("smoothness > 0 needs a DrawingAutoencoder (a model with encoder and decoder)")
+        self.smoothness = float(smoothness)
         self.steps_per_epoch = self.sampler.batches_per_epoch
         self.seconds = 0.0
         scheduler = None
@@ -176,7 +185,14 @@ class DrawTrainer:
         x = self.images[idx]
         if self.augment:
             x = random_affine(x, self.sampler.generator, **self.augment)
-        return F.mse_loss(self.model(x), x)
+        if not self.smoothness:
+            return F.mse_loss(self.model(x), x)
+        reconstruction, commands = self.model.decoder(self.model.encoder(x))
+        loss = F.mse_loss(reconstruction, x)
+        v = commands.velocities
+        if v is not None and v.shape[1] > 1:
+            loss = loss + self.smoothness * ((v[:, 1:] - v[:, :-1]) ** 2).sum(-1).mean()
+        return loss
 
     def _log_test(self, opt: Optimization) -> None:
         if self.test_images is not None and opt.iteration % self.steps_per_epoch == 0:
