@@ -1,1 +1,37 @@
-"""difflens.gp"""
+"""Gaussian processes: kernels as modules, exact GP regression with fitted hyperparameters.
+
+>>> from difflens.gp import GaussianProcess, SquaredExponential
+>>> gp = GaussianProcess(SquaredExponential(), noise_variance=1e-2).fit(X, y)
+>>> mean, std = gp.predict(X_test, return_std=True)
+
+See docs/gp.md.
+"""
+
+from ._data import NotFittedError
+from .exact import GaussianProcess
+from .kernels import (
+    RBF,
+    Brownian,
+    Constant,
+    Kernel,
+    Linear,
+    Matern,
+    Periodic,
+    Product,
+    SquaredExponential,
+    Sum,
+    White,
+    kernel_from_spec,
+)
+from .linalg import (
+    JitterWarning,
+    NotPositiveDefiniteError,
+    cholesky_jittered,
+    log_marginal_likelihood,
+)
+
+__all__ = [
+    "RBF", "Brownian", "Constant", "GaussianProcess", "JitterWarning", "Kernel", "Linear", "Matern",
+    "NotFittedError", "NotPositiveDefiniteError", "Periodic", "Product", "SquaredExponential", "Sum", "White",
+    "cholesky_jittered", "kernel_from_spec", "log_marginal_likelihood",
+]
