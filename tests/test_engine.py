@@ -16,6 +16,19 @@ from difflens.engine import (
 TARGET = torch.tensor([1.0, -2.0, 3.0, 0.5], dtype=torch.float64)
 
 
+class Counter:
+    """A minimal tracked-state object: counts loss evaluations, as a batch sampler would."""
+
+    def __init__(self):
+        self.n = 0
+
+    def state_dict(self):
+        return {"n": self.n}
+
+    def load_state_dict(self, sd):
+        self.n = sd["n"]
+
+
 def quadratic(x=None, **kw):
     x = torch.zeros(4, dtype=torch.float64, requires_grad=True) if x is None else x
     opt = Optimization([x], lambda: ((x - TARGET) ** 2).sum(), **kw)
@@ -204,16 +217,6 @@ def test_snapshots_and_logged_series():
 
 
 def test_tracked_state_is_saved_and_restored(tmp_path):
-    class Counter:
-        def __init__(self):
-            self.n = 0
-
-        def state_dict(self):
-            return {"n": self.n}
-
-        def load_state_dict(self, sd):
-            self.n = sd["n"]
-
     c = Counter()
     x = torch.zeros(2, requires_grad=True)
 
@@ -273,16 +276,6 @@ def test_loss_must_be_scalar_or_vector():
 
 
 def test_non_finite_loss_also_rolls_back_tracked_state():
-    class Counter:
-        def __init__(self):
-            self.n = 0
-
-        def state_dict(self):
-            return {"n": self.n}
-
-        def load_state_dict(self, sd):
-            self.n = sd["n"]
-
     c = Counter()
     x = torch.zeros(1, dtype=torch.float64, requires_grad=True)
 
