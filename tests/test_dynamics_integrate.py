@@ -1,0 +1,216 @@
+"""Integrators and systems: exact solutions, scipy and torchdiffeq agreement, gradients, bad input."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from difflens.dynamics import (
+    Lorenz63,
+    Lorenz96,
+    LorenzMonomial,
+    Rossler,
+    StateBlowUpError,
+    integrate,
+    rk4_step,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: intra-op threads only add contention on a shared machine (restored after)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+
+class Linear(nn.Module):
+    """dx/dt = A x (exact solution expm(A t) x0)."""
+
+    def __init__(self, A):
+        super().__init__()
+        self.A = nn.Parameter(torch.as_tensor(A, dtype=torch.float64))
+
+    def forward(self, t, x):
+        return x @ self.A.T
+
+
+A = [[-0.3, 1.0], [-1.0, -0.3]]
+
+
+def exact_linear(x0, t):
+    At = torch.tensor(A, dtype=torch.float64)
+    return torch.stack([x0 @ torch.linalg.matrix_exp(At * s).T for s in t])
+
+
+def test_rk4_is_fourth_order_on_linear_ode():
+    f = Linear(A)
+    x0 = torch.tensor([[1.0, 0.5], [-0.2, 2.0]], dtype=torch.float64)
+    t = torch.tensor([0.0, 2.0], dtype=torch.float64)
+    truth = exact_linear(x0, t)[-1]
+    with torch.no_grad():
+        errs = [float((integrate(f, x0, t, step_size=h)[-1] - truth).abs().max()) for h in (0.2, 0.1, 0.05)]
+    orders = [math.log2(errs[i] / errs[i + 1]) for i in range(2)]
+    assert all(3.8 < o < 4.2 for o in orders), orders
+
+
+def test_rk4_steps_on_the_t_grid_unless_step_size():
+    f = Linear(A)
+    x0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    t = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+    coarse = integrate(f, x0, t)
+    manual = rk4_step(f, t[1], rk4_step(f, t[0], x0, 1.0), 1.0)
+    assert torch.allclose(coarse[-1], manual, atol=1e-14)
+    fine = integrate(f, x0, t, step_size=0.01)
+    exact = exact_linear(x0, t)
+    assert (fine - exact).abs().max() < 1e-9 < (coarse - exact).abs().max()
+
+
+def test_scripted_rk4_equals_eager_and_backwards_in_time():
+    f = Lorenz63()
+    x0 = torch.tensor([[1.0, 1.0, 20.0], [-5.0, 2.0, 30.0]], dtype=torch.float64)
+    t = torch.arange(301, dtype=torch.float64) * 0.01
+    with torch.no_grad():
+        a = integrate(f, x0, t, script=True)  # compiled, component-major layout
+        b = integrate(f, x0, t, script=False)
+        c = integrate(LorenzMonomial(), x0, t, script=True)  # compiled, row-major (no forward_cm)
+    assert a.shape == b.shape == c.shape == (301, 2, 3)
+    # same arithmetic up to the order of a few float64 roundings, amplified by 3 time units of chaos
+    assert torch.allclose(a, b, atol=1e-8) and torch.allclose(c, b, atol=1e-8)
+    back = integrate(Linear(A), torch.tensor([1.0, 0.5], dtype=torch.float64),
+                     torch.tensor([1.0, 0.0], dtype=torch.float64), step_size=0.01)
+    assert torch.allclose(back[-1], exact_linear(torch.tensor([1.0, 0.5], dtype=torch.float64),
+                                                 torch.tensor([-1.0], dtype=torch.float64))[0], atol=1e-9)
+
+
+def test_compiled_path_sees_parameter_changes():
+    f = Lorenz63()
+    x0 = torch.tensor([[1.0, 1.0, 20.0]], dtype=torch.float64)
+    t = torch.arange(301, dtype=torch.float64) * 0.01
+    with torch.no_grad():
+        a = integrate(f, x0, t)
+        f.rho.fill_(20.0)  # in place: the frozen, cached loop must be rebuilt
+        b = integrate(f, x0, t)
+        f.sigma.data = torch.tensor(9.0, dtype=torch.float64)  # replaced storage
+        c = integrate(f, x0, t)
+        ref = integrate(f, x0, t, script=False)
+    assert not torch.allclose(a, b) and not torch.allclose(b, c)
+    assert torch.allclose(c, ref, atol=1e-8)
+
+
+def test_dopri5_matches_scipy_solve_ivp():
+    from scipy.integrate import solve_ivp
+
+    f = Lorenz63()
+    x0 = torch.tensor([1.0, 1.0, 20.0], dtype=torch.float64)
+    t = torch.linspace(0, 2, 41, dtype=torch.float64)
+    with torch.no_grad():
+        ours = integrate(f, x0, t, method="dopri5", rtol=1e-10, atol=1e-10)
+        eager = integrate(f, x0, t, method="dopri5", rtol=1e-10, atol=1e-10, script=False)
+    assert torch.allclose(ours, eager, atol=1e-12)
+
+    def rhs(_, x):
+        return [10 * (x[1] - x[0]), x[0] * (28 - x[2]) - x[1], x[0] * x[1] - 8 / 3 * x[2]]
+    ref = solve_ivp(rhs, (0, 2), x0.numpy(), t_eval=t.numpy(), method="DOP853", rtol=1e-13, atol=1e-13).y.T
+    assert np.abs(ours.numpy() - ref).max() < 1e-7
+    loose = integrate(f, x0, t, method="dopri5", rtol=1e-6, atol=1e-6).detach()
+    assert 1e-7 < np.abs(loose.numpy() - ref).max() < 1e-2  # the tolerance is honoured, not exceeded
+
+
+def test_dopri5_dense_output_on_linear_ode():
+    f = Linear(A)
+    x0 = torch.tensor([[1.0, 0.5]], dtype=torch.float64)
+    t = torch.linspace(0, 3, 301, dtype=torch.float64)  # many outputs per adaptive step
+    out = integrate(f, x0, t, method="dopri5", rtol=1e-9, atol=1e-12)
+    assert (out - exact_linear(x0, t)).abs().max() < 1e-8
+
+
+def test_agrees_with_torchdiffeq_rk4_on_the_same_grid():
+    torchdiffeq = pytest.importorskip("torchdiffeq")
+    f = Lorenz63()
+    x0 = torch.tensor([[1.0, 1.0, 20.0], [3.0, -2.0, 25.0]], dtype=torch.float64)
+    t = torch.arange(201, dtype=torch.float64) * 0.01
+    with torch.no_grad():
+        ours = integrate(f, x0, t, method="rk4")
+        theirs = torchdiffeq.odeint(f, x0, t, method="rk4", options={"perturb": False})
+    # torchdiffeq's "rk4" is the 3/8-rule variant: same order, so the two differ at O(h^5) per step
+    assert (ours - theirs).abs().max() < 1e-4
+    ours_fine = integrate(f, x0, t[:51], step_size=0.001)
+    assert (ours[:51] - ours_fine).abs().max() < (theirs[:51] - ours_fine).abs().max() * 10
+
+
+def test_gradcheck_float64_through_both_methods():
+    t = torch.linspace(0, 0.2, 5, dtype=torch.float64)
+    x0 = torch.tensor([[1.0, 2.0, 20.0]], dtype=torch.float64, requires_grad=True)
+    sigma = torch.tensor(10.0, dtype=torch.float64, requires_grad=True)
+    for method, tol in (("rk4", 1e-6), ("dopri5", 1e-3)):
+        def fn(x, s, method=method):
+            def field(_, y):
+                X, Y, Z = y.unbind(-1)
+                return torch.stack((s * (Y - X), X * (28 - Z) - Y, X * Y - 8 / 3 * Z), -1)
+            return integrate(field, x, t, method=method, step_size=0.02, rtol=1e-10, atol=1e-10)
+        # dopri5's step sizes depend (undifferentiated) on the state: agreement to O(tolerance)
+        assert torch.autograd.gradcheck(fn, (x0, sigma), eps=1e-6, atol=tol, rtol=tol)
+
+
+def test_gradient_reaches_module_parameters():
+    f = Lorenz63()
+    x0 = torch.tensor([1.0, 2.0, 20.0], dtype=torch.float64)
+    out = integrate(f, x0, torch.linspace(0, 0.5, 11, dtype=torch.float64))
+    out[-1].sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad) for p in f.parameters())
+
+
+@pytest.mark.parametrize("system,d", [(Lorenz63(), 3), (LorenzMonomial(), 3), (Rossler(), 3),
+                                      (Lorenz96(N=6), 6)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shapes_batching_dtypes(system, d, dtype):
+    x0 = torch.randn(4, 2, d, generator=torch.Generator().manual_seed(0), dtype=dtype) + 1.0
+    t = torch.linspace(0, 0.1, 6)
+    for method in ("rk4", "dopri5"):
+        out = integrate(system, x0, t, method=method)
+        assert out.shape == (6, 4, 2, d) and out.dtype == dtype
+        one = integrate(system, x0[1, 0], t, method="rk4")
+        if method == "rk4":
+            assert torch.allclose(out[:, 1, 0], one, atol=1e-5 if dtype == torch.float32 else 1e-12)
+
+
+def test_monomial_form_equals_lorenz63():
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 10
+    assert torch.allclose(LorenzMonomial()(0, x), Lorenz63()(0, x), atol=1e-12)
+    assert LorenzMonomial(sigma=9.0, rho=27.0, beta=2.5).sigma_rho_beta() == (9.0, 27.0, 2.5)
+
+
+def test_blow_up_names_the_step():
+    class Explode(nn.Module):
+        def forward(self, t, x):
+            return x * x
+
+    t = torch.arange(0, 2.0, 0.1, dtype=torch.float64)
+    with pytest.raises(StateBlowUpError, match=r"step (\d+)") as info:
+        integrate(Explode(), torch.tensor([2.0], dtype=torch.float64), t)
+    # x' = x^2 from 2 blows up at t = 0.5
+    assert 4 <= info.value.step <= 8 and info.value.time == pytest.approx(float(t[info.value.step]))
+    with pytest.raises(StateBlowUpError):
+        integrate(Explode(), torch.tensor([2.0], dtype=torch.float64), t, method="dopri5")
+
+
+@pytest.mark.parametrize("kwargs,err,msg", [
+    (dict(x0=torch.tensor([1, 2, 3])), TypeError, "floating-point"),
+    (dict(x0=torch.tensor([1.0, float("nan"), 3.0])), ValueError, "NaN"),
+    (dict(t=torch.tensor([0.0, 0.2, 0.1])), ValueError, "strictly increasing"),
+    (dict(t=torch.zeros(2, 2)), ValueError, "1-D"),
+    (dict(method="euler"), ValueError, "method"),
+    (dict(step_size=-1.0), ValueError, "step_size"),
+    (dict(x0=torch.ones(4)), ValueError, r"\(\.\.\., 3\)"),
+])
+def test_bad_input(kwargs, err, msg):
+    args = dict(x0=torch.ones(3), t=torch.linspace(0, 1, 3))
+    args.update(kwargs)
+    with pytest.raises(err, match=msg):
+        integrate(Lorenz63(), args["x0"], args["t"], method=kwargs.get("method", "rk4"),
+                  step_size=kwargs.get("step_size"))
