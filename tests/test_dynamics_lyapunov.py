@@ -11,13 +11,6 @@ from difflens.dynamics.lyapunov import jacobian
 from difflens.dynamics.predictability import emulator_flow_map, finite_time_growth, flow_map
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: intra-op threads only add contention on a shared machine (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 

@@ -23,13 +23,6 @@ from difflens.dynamics.metrics import local_maxima
 
 STD = torch.tensor([2.0, 4.0, 8.0], dtype=torch.float64)
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: intra-op threads only add contention on a shared machine (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 

@@ -17,13 +17,6 @@ MODELS = ["Gaussian", "CenterSurround", "LinearNonlinear", "LuminanceGainControl
 PADS = ["circular", "reflect", "constant"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: intra-op threads only add synchronisation cost on a shared machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _image(shape, seed=0, dtype=torch.float32):
