@@ -31,12 +31,9 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # plenoptic's progress bars flood th
 import torch
 
 import difflens as dl
+from difflens.studies.probe import LG_PARAMS, tutorial_models
 from difflens.synthesize import Eigendistortion
 from difflens.synthesize.eigendistortion import eigenvalues_close
-
-LG_PARAMS = {"luminance_scalar": 14.95, "luminance.std": 4.235,
-             "center_surround.center_std": 1.962, "center_surround.surround_std": 4.235,
-             "center_surround.amplitude_ratio": 1.25}
 
 
 def _freeze(model):
@@ -46,13 +43,7 @@ def _freeze(model):
 
 
 def difflens_models() -> dict[str, torch.nn.Module]:
-    sim = dl.simulate
-    lg = sim.LuminanceGainControl((31, 31), pad_mode="circular")
-    lg.load_state_dict({k: torch.as_tensor([v]) for k, v in LG_PARAMS.items()})
-    return {"Gaussian": _freeze(sim.Gaussian((31, 31), std=3.0, pad_mode="circular")),
-            "CenterSurround": _freeze(sim.CenterSurround((31, 31), center_std=1.962,
-                                                         surround_std=4.235, pad_mode="circular")),
-            "LuminanceGainControl": _freeze(lg)}
+    return tutorial_models(torch.device("cpu"))
 
 
 def plenoptic_models() -> dict[str, torch.nn.Module]:
