@@ -289,3 +289,36 @@ def test_non_finite_loss_also_rolls_back_tracked_state():
         opt.run(20)
     # restored to the state just before the step that produced the last finite loss's successor
     assert opt.iteration == 4 and c.n == 4
+
+
+def _batchnorm_run():
+    torch.manual_seed(0)  # only for the module's default init; the data come from a generator
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1)).double()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(64, 3, generator=g, dtype=torch.float64)
+    y = x.sum(1, keepdim=True)
+    return net, Optimization(net, lambda: ((net(x) - y) ** 2).mean(), optimizer=lambda p: torch.optim.SGD(p, lr=0.05))
+
+
+def test_module_buffers_are_saved_loaded_and_rolled_back(tmp_path):
+    net, a = _batchnorm_run()
+    a.run(5)
+    a.save(tmp_path / "bn.pt")
+    a.run(5)
+    net2, b = _batchnorm_run()
+    b.load(tmp_path / "bn.pt")
+    assert int(net2[1].num_batches_tracked) == 5  # restored, not the fresh module's 0
+    b.run(5)
+    assert torch.equal(net[1].running_mean, net2[1].running_mean)
+    assert torch.equal(net[1].running_var, net2[1].running_var)
+    # a step whose loss is NaN is undone, running statistics included
+    net3, c = _batchnorm_run()
+    c.run(3)
+    c.loss_fn = lambda: net3(torch.full((64, 3), float("nan"), dtype=torch.float64)).mean()
+    with pytest.raises(NonFiniteLossError):
+        c.run(1)
+    net4, d = _batchnorm_run()
+    d.run(c.iteration)  # the state the rollback returned to, reached directly
+    assert int(net3[1].num_batches_tracked) == c.iteration
+    assert torch.equal(net3[1].running_mean, net4[1].running_mean)
+    assert torch.equal(net3[1].running_var, net4[1].running_var)

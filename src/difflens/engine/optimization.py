@@ -51,7 +51,9 @@ class Optimization:
     ----------
     params:
         Leaf tensors with ``requires_grad=True``, or an ``nn.Module`` (its
-        trainable parameters are optimised; ``.to()`` moves the whole module).
+        trainable parameters are optimised; its persistent buffers, such as
+        batch-norm statistics, are saved, loaded and rolled back with them;
+        ``.to()`` moves the whole module).
     loss_fn:
         ``() -> Tensor``; a scalar, or a ``(B,)`` vector of B independent losses
         (their sum is minimised; stop rules and ``freeze_converged`` act per item).
@@ -80,7 +82,7 @@ class Optimization:
         ``fn(opt)`` called at each check point.
     state:
         Other objects with ``state_dict``/``load_state_dict`` (a data sampler and
-        its generator, a model's buffers) saved and restored with the run, so a
+        its generator) saved and restored with the run, so a
         resumed run equals an uninterrupted one.
     freeze_converged:
         With a ``(B,)`` loss, parameters' rows ``[b]`` stop moving once item b
@@ -298,7 +300,30 @@ class Optimization:
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "scheduler": copy.deepcopy(self.scheduler.state_dict()) if self.scheduler is not None else None,
             "state": {k: copy.deepcopy(v.state_dict()) for k, v in self.state.items()},
+            "buffers": {k: v.detach().clone() for k, v in self._buffers().items()},
         }
+
+    def _buffers(self) -> dict[str, torch.Tensor]:
+        """The module's persistent buffers (running statistics, cluster targets, ...) by name."""
+        if self.module is None:
+            return {}
+        keys = set(self.module.state_dict(keep_vars=True))
+        return {k: b for k, b in self.module.named_buffers() if k in keys and b is not None}
+
+    def _set_buffers(self, saved: Mapping[str, torch.Tensor]) -> None:
+        if self.module is None or not saved:
+            return
+        mine = self._buffers()
+        if set(saved) != set(mine):
+            raise CheckpointError(f"saved buffers {sorted(saved)}, this module has {sorted(mine)}")
+        with torch.no_grad():
+            for name, value in saved.items():
+                current = mine[name]
+                if current.shape == value.shape:
+                    current.copy_(value.to(current.device, current.dtype))
+                else:  # a buffer whose size is set by the data (e.g. per-sample targets)
+                    owner, _, attr = name.rpartition(".")
+                    setattr(self.module.get_submodule(owner), attr, value.to(current.device, current.dtype))
 
     def _restore(self, iteration: int, saved: dict[str, Any]) -> None:
         with torch.no_grad():
@@ -309,6 +334,7 @@ class Optimization:
             self.scheduler.load_state_dict(saved["scheduler"])
         for k, obj in self.state.items():
             obj.load_state_dict(saved["state"][k])
+        self._set_buffers(saved.get("buffers", {}))
         self.iteration = iteration
         self.history.truncate(iteration)
         self._checked = min(self._checked, iteration)
@@ -370,6 +396,7 @@ class Optimization:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "history": self.history.state_dict(),
             "state": {k: v.state_dict() for k, v in self.state.items()},
+            "buffers": {k: v.detach().cpu().clone() for k, v in self._buffers().items()},
             "converged": None if self.converged is None else self.converged.cpu().clone(),
             "frozen": None if self._frozen is None else [f.cpu().clone() for f in self._frozen],
             "checked": self._checked,
@@ -400,6 +427,7 @@ class Optimization:
             self.scheduler.load_state_dict(sd["scheduler"])
         for k, obj in self.state.items():
             obj.load_state_dict(sd["state"][k])
+        self._set_buffers(sd.get("buffers", {}))
         self.history.load_state_dict(sd["history"], self.device)
         self.iteration = int(sd["iteration"])
         self.stop_reason = sd["stop_reason"]
