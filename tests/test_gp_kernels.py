@@ -225,3 +225,20 @@ def test_fused_gradient_matches_op_by_op_autograd(k):
     (K * G).sum().backward()
     for f, p in zip(fused, k.parameters()):
         torch.testing.assert_close(f, p.grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_close_pairs_far_from_the_origin_are_exact(dtype):
+    """Duplicates and near-duplicates far from 0 lose every digit in |a|^2 + |b|^2 - 2ab; not here."""
+    from difflens.gp import Matern
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(6, 3, generator=g, dtype=torch.float64) + 300.0
+    x = torch.cat([base, base[:3], base[:3] + 1e-4]).to(dtype)  # exact and near duplicates, off the diagonal
+    k = Matern(nu=0.5, lengthscale=1.0, variance=1.0).to(dtype)
+    with torch.no_grad():
+        K = k(x)
+        r = torch.cdist(x.double(), x.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    np.testing.assert_allclose(K.double().numpy(), torch.exp(-r).numpy(), rtol=1e-12 if dtype == torch.float64
+                               else 1e-6, atol=0)
+    assert float(K[0, 6]) == 1.0  # a duplicate covaries fully

@@ -34,7 +34,14 @@ def _sqdist(a: Tensor, b: Tensor | None) -> Tensor:
         return d.square_()
     na = a.square().sum(-1, keepdim=True)
     nb = na if same else b.square().sum(-1, keepdim=True)
-    d2 = torch.addmm(na + nb.mT, a, b.mT, alpha=-2.0).clamp_min_(0.0)
+    scale = na + nb.mT
+    d2 = torch.addmm(scale, a, b.mT, alpha=-2.0).clamp_min_(0.0)
+    # |a|^2 + |b|^2 - 2 a.b cancels for close pairs: its absolute error is ~eps * scale, so a
+    # duplicate gets d2 ~ 1e-17 instead of 0 and r = sqrt(d2) ~ 3e-9 (float32: ~3e-4). Pairs within
+    # sqrt(eps) of that scale are recomputed from their differences (few, unless the data repeat).
+    close = torch.nonzero(d2 < scale.mul_(torch.finfo(d2.dtype).eps ** 0.5), as_tuple=True)
+    if len(close[0]):
+        d2[close] = (a[close[0]] - b[close[1]]).square().sum(-1)
     if same:
         d2.diagonal().zero_()
     return d2
@@ -57,6 +64,11 @@ def _profile(r2: Tensor, kind: str, log_variance: Tensor) -> tuple[Tensor, Tenso
 class _Stationary(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor | None, log_variance: Tensor, kind: str):  # type: ignore[override]
+        # k depends on a - b only: centring keeps |a|^2 + |b|^2 - 2ab (and the backward's
+        # rowsum(M) a - M b) from cancelling away digits when the inputs sit far from 0
+        shift = a.mean(0, keepdim=True)
+        a = a - shift
+        b = None if b is None else b - shift
         K, aux = _profile(_sqdist(a, b), kind, log_variance)
         ctx.kind = kind
         ctx.save_for_backward(a, b, K, aux)
