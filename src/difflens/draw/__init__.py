@@ -6,6 +6,8 @@
 - train: :class:`DrawTrainer` on the shared engine, :class:`BatchSampler`, :func:`reconstruction_metrics`
 - evaluate: :func:`majority_accuracy`, :func:`hungarian_accuracy`, :func:`kmeans_scores`,
   :func:`linear_probe_accuracy`
+- clustering: IDEC fine-tuning pieces, :class:`ClusterHead`, :func:`soft_assignments`,
+  :func:`target_distribution`
 - experiment: :class:`DrawConfig`, :func:`run_experiment`, :func:`train_on` (MNIST/EMNIST folders)
 """
 
@@ -20,6 +22,7 @@ _EXPORTS = {
     "DrawTrainer": "train", "BatchSampler": "train", "reconstruction_metrics": "train", "random_affine": "train",
     "majority_accuracy": "evaluate", "hungarian_accuracy": "evaluate", "kmeans_scores": "evaluate",
     "linear_probe_accuracy": "evaluate", "contingency": "evaluate", "cluster_comparison": "evaluate",
+    "ClusterHead": "clustering", "soft_assignments": "clustering", "target_distribution": "clustering",
     "DrawConfig": "experiment", "DrawResult": "experiment", "build_model": "experiment",
     "run_experiment": "experiment", "train_on": "experiment",
 }

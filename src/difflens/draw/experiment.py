@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable
@@ -42,7 +43,14 @@ class DrawConfig:
         1e-3 (alone at lr 1e-3 it lowered the test MSE to 0.0047-0.0052 over 5 seeds from
         0.0047-0.0060); no effect on static markers.
     augment: random affine jitter of training batches (see :func:`~difflens.draw.train.random_affine`).
-    time_budget: seconds after which training stops at an epoch end (``None``: no limit).
+    cluster_weight: ``0`` (default) trains on reconstruction alone, the seed's method. ``> 0`` adds a
+        second phase after ``epochs``: IDEC fine-tuning (:mod:`difflens.draw.clustering`), centres from
+        k-means on the training codes, loss ``MSE + smoothness + cluster_weight * KL(P || Q)``.
+    cluster_epochs, cluster_lr, cluster_augment: that phase's length, Adam rate (cosine decay) and
+        affine jitter of its batches (as ``augment``).
+    n_clusters: centres of the fine-tuning phase (``None``: the number of distinct training labels).
+    time_budget: seconds after which training stops at an epoch end (``None``: no limit); both phases
+        share it.
     kmeans_seeds: k-means restarts scored and averaged.
     """
 
@@ -60,6 +68,11 @@ class DrawConfig:
     lr: float | None = None
     smoothness: float = 1e-3
     augment: dict[str, float] | None = None
+    cluster_weight: float = 0.0
+    cluster_epochs: int = 40
+    cluster_lr: float = 1e-3
+    cluster_augment: dict[str, float] | None = None
+    n_clusters: int | None = None
     time_budget: float | None = None
     kmeans_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
 
@@ -74,11 +87,20 @@ class DrawConfig:
             self.lr = 2e-3 if self.variant == "gesture" else 1e-3
         if not self.smoothness >= 0:
             raise ValueError(f"smoothness must be >= 0, got {self.smoothness}")
+        if not self.cluster_weight >= 0:
+            raise ValueError(f"cluster_weight must be >= 0, got {self.cluster_weight}")
+        if self.n_clusters is not None and int(self.n_clusters) < 2:
+            raise ValueError(f"n_clusters must be >= 2, got {self.n_clusters}")
 
 
 @dataclass
 class DrawResult:
-    """What :func:`run_experiment` returns: the trained model and trainer, and every number measured."""
+    """What :func:`run_experiment` returns: the trained model and trainers, and every number measured.
+
+    ``trainer`` ran the reconstruction phase; ``cluster_trainer`` the IDEC phase (``None`` without
+    one), whose ``cluster`` is the :class:`~difflens.draw.clustering.ClusterHead`; ``autoencoder``
+    is a copy of the model before that phase (``None`` without one).
+    """
 
     config: DrawConfig
     model: DrawingAutoencoder
@@ -86,6 +108,8 @@ class DrawResult:
     metrics: dict[str, Any]
     clustering: dict[str, dict[str, Any]]
     tables: dict[str, Any] = field(default_factory=dict)
+    cluster_trainer: DrawTrainer | None = None
+    autoencoder: DrawingAutoencoder | None = None
 
 
 def build_model(config: DrawConfig, image_shape: tuple[int, int, int], generator: torch.Generator,
@@ -126,9 +150,12 @@ def run_experiment(
     every epoch (``result.trainer.opt.history.snapshots``).
 
     ``result.metrics`` holds ``train_mse``, ``test_mse``, ``train_psnr``,
-    ``test_psnr``, ``train_seconds``, ``epochs``, and for ``codes`` and
+    ``test_psnr``, ``train_seconds`` (both phases), ``epochs``, and for ``codes`` and
     ``pixels``: ``kmeans_accuracy_*`` (majority label), ``hungarian_accuracy_*``
     (one-to-one), their ``*_std`` over the k-means seeds, and ``probe_accuracy_*``.
+    With an IDEC phase, the codes' scores are those after it; the same scores of the
+    codes before it (the plain autoencoder) are ``*_codes_autoencoder``, with
+    ``test_mse_autoencoder``, and the head's own assignments score ``*_accuracy_head``.
     """
     config = config or DrawConfig()
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -150,6 +177,12 @@ def run_experiment(
     log(f"trained {trainer.epoch:.1f} epochs in {trainer.seconds:.1f} s (stop: {trainer.opt.stop_reason})")
     metrics: dict[str, Any] = {"train_seconds": trainer.seconds, "epochs": trainer.epoch,
                                "stop_reason": trainer.opt.stop_reason, "config": asdict(config)}
+    cluster_trainer = autoencoder = None
+    if config.cluster_weight > 0 and config.cluster_epochs > 0:
+        autoencoder = copy.deepcopy(model)
+        cluster_trainer, before = _fine_tune(model, trainer, xtr, ytr, xte, yte, config, generator, n_snapshots,
+                                             checkpoint_path, progress, metrics, log)
+        metrics["train_seconds"] = trainer.seconds + cluster_trainer.seconds
     for name, x in (("train", xtr), ("test", xte)):
         m = reconstruction_metrics(model, x)
         metrics[f"{name}_mse"], metrics[f"{name}_psnr"] = m["mse"], m["psnr"]
@@ -159,6 +192,8 @@ def run_experiment(
         "pixels": (to_numpy_features(xtr), to_numpy_features(xte)),
     }
     clustering = cluster_comparison(features, ytr, yte, seeds=config.kmeans_seeds)
+    if cluster_trainer is not None:
+        clustering["codes_autoencoder"] = before
     for name, s in clustering.items():
         metrics[f"kmeans_accuracy_{name}"] = s["majority"]
         metrics[f"kmeans_accuracy_{name}_std"] = s["majority_std"]
@@ -177,7 +212,43 @@ def run_experiment(
         clusters = KMeans(n_clusters=len(torch.unique(yte)), n_init=10, random_state=config.kmeans_seeds[0]
                           ).fit_predict(fte)
         tables[name] = contingency(yte.cpu().numpy(), clusters)[0]
-    return DrawResult(config, model, trainer, metrics, clustering, tables)
+    return DrawResult(config, model, trainer, metrics, clustering, tables, cluster_trainer, autoencoder)
+
+
+def _fine_tune(model, trainer, xtr, ytr, xte, yte, config, generator, n_snapshots, checkpoint_path, progress,
+               metrics, log) -> tuple[DrawTrainer, dict[str, Any]]:
+    """The IDEC phase: score the plain autoencoder's codes, then fine-tune with a cluster head."""
+    from .clustering import ClusterHead
+    from .evaluate import hungarian_accuracy, majority_accuracy
+
+    before = cluster_comparison({"codes": (to_numpy_features(_codes(model, xtr)),
+                                           to_numpy_features(_codes(model, xte)))},
+                                ytr, yte, seeds=config.kmeans_seeds)["codes"]
+    metrics["kmeans_accuracy_codes_autoencoder"] = before["majority"]
+    metrics["kmeans_accuracy_codes_autoencoder_std"] = before["majority_std"]
+    metrics["hungarian_accuracy_codes_autoencoder"] = before["hungarian"]
+    metrics["hungarian_accuracy_codes_autoencoder_std"] = before["hungarian_std"]
+    metrics["probe_accuracy_codes_autoencoder"] = before["probe"]
+    metrics["test_mse_autoencoder"] = reconstruction_metrics(model, xte)["mse"]
+    k = int(config.n_clusters) if config.n_clusters is not None else len(torch.unique(ytr))
+    head = ClusterHead.from_kmeans(_codes(model, xtr), k, generator)
+    budget = None if config.time_budget is None else max(1e-3, config.time_budget - trainer.seconds)
+    path = None if checkpoint_path is None else f"{os.fspath(checkpoint_path)}.cluster"
+    tuner = DrawTrainer(model, xtr, batch_size=config.batch_size, lr=config.cluster_lr,
+                        epochs=config.cluster_epochs, generator=generator, test_images=xte,
+                        snapshot_images=xte[:n_snapshots], augment=config.cluster_augment,
+                        smoothness=config.smoothness, cluster=head, cluster_weight=config.cluster_weight,
+                        time_budget=budget, checkpoint_path=path,
+                        progress=f"{progress} (clustering)" if isinstance(progress, str) else progress)
+    log(f"IDEC fine-tuning with {k} centres for {config.cluster_epochs} epochs "
+        f"(plain autoencoder codes: k-means {before['majority']:.3f})")
+    tuner.run(config.cluster_epochs)
+    predicted = head.predict(_codes(model, xte)).cpu().numpy()
+    metrics["kmeans_accuracy_head"] = majority_accuracy(yte.cpu().numpy(), predicted)
+    metrics["hungarian_accuracy_head"] = hungarian_accuracy(yte.cpu().numpy(), predicted)
+    metrics["cluster_epochs"] = tuner.epoch
+    log(f"fine-tuned {tuner.epoch:.1f} epochs in {tuner.seconds:.1f} s")
+    return tuner, before
 
 
 def train_on(root: str | os.PathLike, dataset: str = "mnist", subset: str = "balanced",

@@ -130,6 +130,11 @@ class DrawTrainer:
         ``mean_b,k ||v_{k+1} - v_k||^2`` (velocities in units of ``max_step``), added to the MSE so strokes
         turn gradually (default 0: plain reconstruction). Needs a model with ``encoder`` and a decoder
         returning :class:`~difflens.draw.autoencoder.Commands`; ignored when those have no velocities.
+    cluster: a :class:`~difflens.draw.clustering.ClusterHead` on the model's codes, or ``None`` (default:
+        plain reconstruction). With one, ``cluster_weight * KL(P || Q)`` of the batch's codes is added to
+        the loss (IDEC), the centres train with the encoder, and the targets ``P`` of all training
+        images are recomputed from their unaugmented codes at the start and after every epoch.
+    cluster_weight: weight of that term (default 0.1, IDEC's).
     time_budget: seconds after which training stops at the end of an epoch (``None``: no limit).
     checkpoint_path: a file written atomically after every ``checkpoint_epochs`` epochs and at the end.
     progress: ``True`` or a description for a tqdm bar.
@@ -139,6 +144,7 @@ class DrawTrainer:
                  epochs: int | None = None, generator: torch.Generator | None = None,
                  test_images: Tensor | None = None, snapshot_images: Tensor | None = None,
                  augment: dict[str, float] | None = None, smoothness: float = 0.0,
+                 cluster: nn.Module | None = None, cluster_weight: float = 0.1,
                  time_budget: float | None = None, checkpoint_path: str | os.PathLike | None = None,
                  checkpoint_epochs: int = 5, progress: bool | str = False,
                  callbacks: tuple[Callable[[Optimization], None], ...] = ()):
@@ -157,6 +163,13 @@ class DrawTrainer:
         if smoothness and not (hasattr(model, "encoder") and hasattr(model, "decoder")):
             raise ValueError("smoothness > 0 needs a DrawingAutoencoder (a model with encoder and decoder)")
         self.smoothness = float(smoothness)
+        self.cluster, self.cluster_weight = cluster, float(cluster_weight)
+        if cluster is not None:
+            if not (hasattr(model, "encoder") and hasattr(model, "decoder")):
+                raise ValueError("cluster needs a DrawingAutoencoder (a model with encoder and decoder)")
+            if not self.cluster_weight >= 0:
+                raise ValueError(f"cluster_weight must be >= 0, got {cluster_weight}")
+            self._update_targets()
         self.steps_per_epoch = self.sampler.batches_per_epoch
         self.seconds = 0.0
         scheduler = None
@@ -168,14 +181,15 @@ class DrawTrainer:
             def snapshot_fn() -> Tensor:
                 with torch.no_grad():
                     return self.model(self.snapshot_images).detach().cpu()
+        trained = model if cluster is None else nn.ModuleDict({"model": model, "cluster": cluster})
         self.opt = Optimization(
-            model, self._loss, optimizer=lambda params: torch.optim.Adam(params, lr=lr),
+            trained, self._loss, optimizer=lambda params: torch.optim.Adam(params, lr=lr),
             scheduler=scheduler,
             stop_rules=[TimeBudget(time_budget)] if time_budget else [],
             check_every=self.steps_per_epoch,
             snapshot_every=self.steps_per_epoch if snapshot_images is not None else None,
             snapshot_fn=snapshot_fn, record_change=False, progress=progress,
-            callbacks=(self._log_test, *callbacks), state={"sampler": self.sampler},
+            callbacks=(self._update_targets, self._log_test, *callbacks), state={"sampler": self.sampler},
             checkpoint_path=checkpoint_path,
             checkpoint_every=self.steps_per_epoch * int(checkpoint_epochs) if checkpoint_path else None,
         )
@@ -185,14 +199,24 @@ class DrawTrainer:
         x = self.images[idx]
         if self.augment:
             x = random_affine(x, self.sampler.generator, **self.augment)
-        if not self.smoothness:
+        if not self.smoothness and self.cluster is None:
             return F.mse_loss(self.model(x), x)
         reconstruction, commands = self.model.decoder(self.model.encoder(x))
         loss = F.mse_loss(reconstruction, x)
         v = commands.velocities
-        if v is not None and v.shape[1] > 1:
+        if self.smoothness and v is not None and v.shape[1] > 1:
             loss = loss + self.smoothness * ((v[:, 1:] - v[:, :-1]) ** 2).sum(-1).mean()
+        if self.cluster is not None:
+            loss = loss + self.cluster_weight * self.cluster.loss(self.model.decoder.code(commands), idx)
         return loss
+
+    def _update_targets(self, opt: Optimization | None = None) -> None:
+        if self.cluster is None or (opt is not None and opt.iteration % self.steps_per_epoch):
+            return
+        with torch.no_grad():
+            codes = torch.cat([self.model.code(self.images[i: i + 1024])
+                               for i in range(0, len(self.images), 1024)])
+        self.cluster.update_targets(codes)
 
     def _log_test(self, opt: Optimization) -> None:
         if self.test_images is not None and opt.iteration % self.steps_per_epoch == 0:
