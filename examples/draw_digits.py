@@ -1,6 +1,7 @@
 """The seed's workflow as a script: learn to draw digits with one pen gesture, then cluster the commands.
 
     python examples/draw_digits.py                      # bundled digits, ~1-3 min on 2 CPU cores
+    python examples/draw_digits.py --idec 0.1           # then IDEC fine-tuning, as the draw study
     python examples/draw_digits.py --mnist ~/data/mnist # MNIST IDX files in that folder
     python examples/draw_digits.py --emnist ~/data/emnist --subset balanced
 
@@ -32,6 +33,8 @@ def main() -> None:
     p.add_argument("--subset", default="balanced", help="EMNIST subset (default balanced)")
     p.add_argument("--variant", default="gesture", choices=["gesture", "static"])
     p.add_argument("--epochs", type=int, default=None, help="default: 150 gesture / 60 static (bundled digits), 10 (MNIST)")
+    p.add_argument("--idec", type=float, default=0.0, metavar="WEIGHT",
+                   help="after training, fine-tune the commands with IDEC at this weight (the study uses 0.1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="draw-example")
     args = p.parse_args()
@@ -44,7 +47,8 @@ def main() -> None:
         train, test = load_digits(split="train"), load_digits(split="test")
     bundled = len(train[0]) < 5000
     if args.variant == "gesture":
-        config = DrawConfig(variant="gesture", epochs=args.epochs or (150 if bundled else 10))
+        config = DrawConfig(variant="gesture", epochs=args.epochs or (150 if bundled else 10),
+                            cluster_weight=args.idec, cluster_epochs=40 if bundled else 3)
     else:  # the seed's first model: 10 markers joined by max
         config = DrawConfig(variant="static", n_markers=10, min_size=0.75, max_size=3.5, join="max",
                             epochs=args.epochs or (60 if bundled else 5))
@@ -68,6 +72,9 @@ def main() -> None:
           f"pixels {m['kmeans_accuracy_pixels']:.3f}")
     print(f"k-means accuracy, one-to-one:     commands {m['hungarian_accuracy_codes']:.3f}, "
           f"pixels {m['hungarian_accuracy_pixels']:.3f}")
+    if "kmeans_accuracy_codes_autoencoder" in m:
+        print(f"before IDEC, majority label:      commands {m['kmeans_accuracy_codes_autoencoder']:.3f} "
+              f"(test MSE {m['test_mse_autoencoder']:.4f})")
     print(f"linear probe:                     commands {m['probe_accuracy_codes']:.3f}, "
           f"pixels {m['probe_accuracy_pixels']:.3f}")
     print(f"figures in {out}/")

@@ -135,14 +135,20 @@ def training_animation(snapshots: Sequence[Tensor], epochs: Sequence[float], ima
 
 
 def loss_curves(iterations: np.ndarray, train_loss: np.ndarray, test_iterations: Sequence[int] = (),
-                test_loss: Sequence[float] = (), steps_per_epoch: int = 1, title: str = ""):
-    """Training mini-batch MSE (thin) and test MSE per epoch (dots) against epochs, log scale."""
+                test_loss: Sequence[float] = (), steps_per_epoch: int = 1, title: str = "",
+                phase_start: float | None = None, phase_label: str = "fine-tuning"):
+    """Training mini-batch loss (thin) and test MSE per epoch (dots) against epochs, log scale.
+
+    ``phase_start`` (epochs) draws a vertical line where a second training phase begins.
+    """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(np.asarray(iterations) / steps_per_epoch, train_loss, lw=0.6, alpha=0.7, label="train batch")
     if len(test_loss):
         ax.plot(np.asarray(test_iterations) / steps_per_epoch, test_loss, "o-", ms=2.5, label="test")
+    if phase_start is not None:
+        ax.axvline(phase_start, color="0.3", ls="--", lw=0.8, label=phase_label)
     ax.set_yscale("log"), ax.set_xlabel("epoch"), ax.set_ylabel("MSE")
     ax.legend(), ax.grid(alpha=0.3)
     if title:

@@ -8,6 +8,10 @@ files in a folder you name::
 
 (the environment variables ``DIFFLENS_DRAW_MNIST`` / ``DIFFLENS_DRAW_EMNIST``
 and ``DIFFLENS_DRAW_EMNIST_SUBSET`` work too).
+
+The gesture autoencoder is trained on reconstruction alone (the seed's method),
+then fine-tuned with IDEC (``--set cluster_weight=0.1``, the default; ``0``
+skips that phase). Both sets of commands are clustered and reported.
 """
 
 from __future__ import annotations
@@ -57,12 +61,15 @@ def _configs(ctx, n_train: int):
     from difflens.draw.experiment import DrawConfig
 
     bundled = n_train < 5000
+    weight = float(ctx.option("cluster_weight", 0.1))
     if ctx.quick:
-        return (DrawConfig(variant="gesture", epochs=16 if bundled else 3, time_budget=15.0, kmeans_seeds=(0, 1)),
+        return (DrawConfig(variant="gesture", epochs=16 if bundled else 3, time_budget=20.0, kmeans_seeds=(0, 1),
+                           cluster_weight=weight, cluster_epochs=6 if bundled else 1),
                 DrawConfig(variant="static", n_markers=10, max_size=3.5, min_size=0.75, join="max",
                            epochs=8 if bundled else 2, time_budget=6.0, kmeans_seeds=(0, 1)))
     scale = 2 if ctx.full else 1
-    return (DrawConfig(variant="gesture", epochs=(150 if bundled else 10) * scale, time_budget=170.0 * scale),
+    return (DrawConfig(variant="gesture", epochs=(150 if bundled else 10) * scale, time_budget=170.0 * scale,
+                       cluster_weight=weight, cluster_epochs=(40 if bundled else 3) * scale),
             DrawConfig(variant="static", n_markers=10, max_size=3.5, min_size=0.75, join="max",
                        epochs=(60 if bundled else 5) * scale, time_budget=40.0 * scale))
 
@@ -93,8 +100,11 @@ def run(ctx) -> None:
                 "hungarian_accuracy_pixels", "train_seconds", "probe_accuracy_codes", "probe_accuracy_pixels",
                 "kmeans_accuracy_codes_std", "hungarian_accuracy_codes_std", "kmeans_accuracy_pixels_std",
                 "hungarian_accuracy_pixels_std", "error_ratio_codes_to_pixels", "train_mse", "test_mse",
-                "train_psnr", "test_psnr", "epochs"):
-        ctx.metric(key, g.metrics[key])
+                "train_psnr", "test_psnr", "epochs", "kmeans_accuracy_codes_autoencoder",
+                "hungarian_accuracy_codes_autoencoder", "probe_accuracy_codes_autoencoder", "test_mse_autoencoder",
+                "kmeans_accuracy_head", "hungarian_accuracy_head", "cluster_epochs"):
+        if key in g.metrics:
+            ctx.metric(key, g.metrics[key])
     for key, value in results["static"].metrics.items():
         if key != "config" and not key.endswith("_pixels") and not key.endswith("_pixels_std"):
             ctx.metric(f"static_{key}", value)
@@ -121,23 +131,25 @@ def run(ctx) -> None:
         ctx.figure(f"{variant}_tracks", fig,
                    "Learned commands on test digits: markers coloured by their index (for the gesture, the "
                    "drawing order from the red cross), dot area by marker size, opacity by intensity.")
-        hist = res.trainer.opt.history
-        fig = dplot.loss_curves(np.arange(len(hist.loss)), hist.loss.cpu().numpy(), hist.iterations("test_mse"),
-                                hist["test_mse"].numpy(), res.trainer.steps_per_epoch, title=f"{variant} training")
-        ctx.figure(f"{variant}_loss", fig, "Reconstruction MSE over training.")
-        n_frames = min(len(hist.snapshots), 10 if ctx.quick else 40)
-        frames = np.unique(np.linspace(0, len(hist.snapshots) - 1, n_frames).round().astype(int))
-        anim = dplot.training_animation([hist.snapshots[i] for i in frames],
-                                        [hist.snapshot_iterations[i] / res.trainer.steps_per_epoch for i in frames],
-                                        xte[:16])
+        steps, loss, test_it, test_mse, snaps, snap_epochs, phase = _training_record(res)
+        fig = dplot.loss_curves(steps, loss, test_it, test_mse, res.trainer.steps_per_epoch,
+                                title=f"{variant} training", phase_start=phase, phase_label="IDEC fine-tuning")
+        ctx.figure(f"{variant}_loss", fig, "Training loss (reconstruction MSE, plus the smoothness and, after the "
+                   "dashed line, the IDEC clustering term) and test reconstruction MSE per epoch.")
+        n_frames = min(len(snaps), 10 if ctx.quick else 40)
+        frames = np.unique(np.linspace(0, len(snaps) - 1, n_frames).round().astype(int))
+        anim = dplot.training_animation([snaps[i] for i in frames], [snap_epochs[i] for i in frames], xte[:16])
         ctx.animation(f"{variant}_training", anim, "Reconstructions of test digits (rows 2-3) over training; "
                       "the targets are in the top row.")
 
     # -- clustering ---------------------------------------------------------
     ctx.heading("Clustering: commands against pixels")
     rows = []
-    for name, res, feature in (("gesture commands", g, "codes"), ("static commands", results["static"], "codes"),
-                               ("pixels", g, "pixels")):
+    tuned = "codes_autoencoder" in g.clustering
+    named = [("gesture commands" + (", IDEC fine-tuned" if tuned else ""), g, "codes")]
+    if tuned:
+        named.append(("gesture commands, autoencoder alone (the seed)", g, "codes_autoencoder"))
+    for name, res, feature in (*named, ("static commands", results["static"], "codes"), ("pixels", g, "pixels")):
         s = res.clustering[feature]
         rows.append([name, f"{s['majority']:.3f} ± {s['majority_std']:.3f}",
                      f"{s['hungarian']:.3f} ± {s['hungarian_std']:.3f}", f"{s['probe']:.3f}",
@@ -149,3 +161,23 @@ def run(ctx) -> None:
     fig = dplot.cluster_matrix({"gesture commands": g.tables["codes"], "static commands":
                                 results["static"].tables["codes"], "pixels": g.tables["pixels"]})
     ctx.figure("clusters", fig, "Cluster × label counts of one k-means run (rows ordered by majority label).")
+
+
+def _training_record(res):
+    """Loss, test MSE and snapshots of both training phases on one epoch axis, and where phase 2 starts."""
+    spe = res.trainer.steps_per_epoch
+    parts = [res.trainer] + ([res.cluster_trainer] if res.cluster_trainer is not None else [])
+    steps, loss, test_it, test_mse, snaps, snap_epochs = [], [], [], [], [], []
+    offset = 0
+    for trainer in parts:
+        h = trainer.opt.history
+        steps.append(offset + np.arange(len(h.loss)))
+        loss.append(h.loss.cpu().numpy())
+        test_it += [offset + i for i in h.iterations("test_mse")]
+        test_mse += list(h["test_mse"].numpy())
+        keep = range(len(h.snapshots)) if offset == 0 else range(1, len(h.snapshots))  # phase 2's first = last
+        snaps += [h.snapshots[i] for i in keep]
+        snap_epochs += [(offset + h.snapshot_iterations[i]) / spe for i in keep]
+        offset += trainer.opt.iteration
+    phase = res.trainer.opt.iteration / spe if res.cluster_trainer is not None else None
+    return np.concatenate(steps), np.concatenate(loss), test_it, test_mse, snaps, snap_epochs, phase
