@@ -69,6 +69,8 @@ def test_rollout_shapes_and_context_checks(inputs, target):
         em.rollout(ctx[0], 3)
     with pytest.raises(ValueError, match="n_steps"):
         em.rollout(ctx, -1)
+    with pytest.raises(ValueError, match="is on meta but the emulator is on cpu"):
+        em.rollout(ctx.to("meta"), 3)
 
 
 def test_emulator_config_errors():

@@ -143,6 +143,9 @@ class Emulator(nn.Module):
         if window.shape[1] < self.context:
             raise ValueError(f"{what} has {window.shape[1]} time steps but this emulator needs a context of at "
                              f"least {self.context}")
+        if window.device != self.mean.device:
+            raise ValueError(f"{what} is on {window.device} but the emulator is on {self.mean.device}; "
+                             "move one of them with .to()")
 
     def forward(self, window: Tensor) -> Tensor:
         """Next state ``(B, d)`` after the last of ``window`` ``(B, L >= context, d)`` (uses the last ``context``)."""

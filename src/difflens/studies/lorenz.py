@@ -99,11 +99,11 @@ def _train(ctx, s, data, context):
 
 def _forecasts(em, data, context):
     """Free-running forecasts ``(n_test, T - context, 3)`` from the first ``context`` states of each test run."""
-    test = data.test.to(em.mean.dtype)
+    test = data.test.to(em.mean)
     horizon = test.shape[1] - context
     with torch.no_grad():
         pred = em.rollout(test[:, :context], horizon, max_abs=None)
-    return pred.to(torch.float64), data.test[:, context:]
+    return pred.to("cpu", torch.float64), data.test[:, context:]
 
 
 @study("lorenz", title="Learning a chaotic system: Lorenz-63, recurrent emulators and how long they stay right",
@@ -218,7 +218,7 @@ def _run(ctx, s) -> None:
 
     # ---------------------------------------------------------------- free runs: attractor statistics
     with torch.no_grad():
-        free = em.rollout(data.test[:1, :context].to(em.mean.dtype), s["free_steps"], max_abs=None)[0].double()
+        free = em.rollout(data.test[:1, :context].to(em.mean), s["free_steps"], max_abs=None)[0].cpu().double()
     ref = data.train.reshape(-1, 3)
     rep = attractor_report(free, ref, data.std)
     ctx.metric("free_run_steps", s["free_steps"])
@@ -243,7 +243,7 @@ def _run(ctx, s) -> None:
 
     # ---------------------------------------------------------------- emulator Lyapunov exponents
     t0 = time.perf_counter()
-    le = emulator_lyapunov(em, data.test[:16, :context].to(em.mean.dtype), n_steps=s["emu_lyap_steps"], dt=dt,
+    le = emulator_lyapunov(em, data.test[:16, :context].to(em.mean), n_steps=s["emu_lyap_steps"], dt=dt,
                            n_exponents=3, transient=500)
     ctx.log(f"emulator Lyapunov exponents {[round(v, 3) for v in le.exponents.tolist()]} "
             f"({time.perf_counter() - t0:.1f} s)")
@@ -278,7 +278,7 @@ def _animations(ctx, em, opt, data, context) -> None:
     with torch.no_grad():
         for sd in snaps:
             model.load_state_dict(sd)
-            preds.append(model.rollout(truth[None, :context].to(em.mean.dtype), 300, max_abs=None)[0].double())
+            preds.append(model.rollout(truth[None, :context].to(em.mean), 300, max_abs=None)[0].cpu().double())
     ctx.heading("The seed's animations")
     ctx.animation("prediction_over_training", P.animate_training_prediction(truth, preds, iters, context),
                   caption="The forecast from one held-out context at each training snapshot (scatter: ground "
@@ -299,7 +299,7 @@ def _finite_time(ctx, s, em, data, context, lt) -> None:
         for i in range(s["ftle_ics"]):
             x0 = data.test[i, context - 1]
             vals_t.append(finite_time_growth(flow_map(f, T, data.dt), x0, T).exponent)
-            window = data.test[i, :context].to(em.mean.dtype)
+            window = data.test[i, :context].to(em.mean)
             vals_e.append(finite_time_growth(emulator_flow_map(em, n), window, T).exponent)
         ftle_true[T], ftle_em[T] = sum(vals_t) / len(vals_t), sum(vals_e) / len(vals_e)
         rows.append([f"{T:g}", f"{ftle_true[T]:.3f}", f"{ftle_em[T]:.3f}"])
