@@ -112,6 +112,11 @@ class Optimization:
         checkpoint_every: int | None = None,
     ) -> None:
         self.module = params if isinstance(params, nn.Module) else None
+        # persistent buffers by name, found once: every CPU step captures them for NaN rollback
+        self._buffer_names: list[str] = []
+        if self.module is not None:
+            persistent = set(self.module.state_dict(keep_vars=True))
+            self._buffer_names = [k for k, _ in self.module.named_buffers() if k in persistent]
         self.params = _as_param_list(params)
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable () -> Tensor, got {type(loss_fn).__name__}")
@@ -305,10 +310,7 @@ class Optimization:
 
     def _buffers(self) -> dict[str, torch.Tensor]:
         """The module's persistent buffers (running statistics, cluster targets, ...) by name."""
-        if self.module is None:
-            return {}
-        keys = set(self.module.state_dict(keep_vars=True))
-        return {k: b for k, b in self.module.named_buffers() if k in keys and b is not None}
+        return {k: self.module.get_buffer(k) for k in self._buffer_names}
 
     def _set_buffers(self, saved: Mapping[str, torch.Tensor]) -> None:
         if self.module is None or not saved:
