@@ -221,17 +221,13 @@ def _fine_tune(model, trainer, xtr, ytr, xte, yte, config, generator, n_snapshot
     from .clustering import ClusterHead
     from .evaluate import hungarian_accuracy, majority_accuracy
 
-    before = cluster_comparison({"codes": (to_numpy_features(_codes(model, xtr)),
-                                           to_numpy_features(_codes(model, xte)))},
+    train_codes = _codes(model, xtr)
+    # run_experiment files these scores under "codes_autoencoder" with the others
+    before = cluster_comparison({"codes": (to_numpy_features(train_codes), to_numpy_features(_codes(model, xte)))},
                                 ytr, yte, seeds=config.kmeans_seeds)["codes"]
-    metrics["kmeans_accuracy_codes_autoencoder"] = before["majority"]
-    metrics["kmeans_accuracy_codes_autoencoder_std"] = before["majority_std"]
-    metrics["hungarian_accuracy_codes_autoencoder"] = before["hungarian"]
-    metrics["hungarian_accuracy_codes_autoencoder_std"] = before["hungarian_std"]
-    metrics["probe_accuracy_codes_autoencoder"] = before["probe"]
     metrics["test_mse_autoencoder"] = reconstruction_metrics(model, xte)["mse"]
     k = int(config.n_clusters) if config.n_clusters is not None else len(torch.unique(ytr))
-    head = ClusterHead.from_kmeans(_codes(model, xtr), k, generator)
+    head = ClusterHead.from_kmeans(train_codes, k, generator)
     budget = None if config.time_budget is None else max(1e-3, config.time_budget - trainer.seconds)
     path = None if checkpoint_path is None else f"{os.fspath(checkpoint_path)}.cluster"
     tuner = DrawTrainer(model, xtr, batch_size=config.batch_size, lr=config.cluster_lr,
