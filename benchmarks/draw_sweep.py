@@ -35,20 +35,17 @@ def _parse_kv(text: str) -> dict:
 
 
 def _scores(model, xtr, ytr, xte, yte, seeds):
-    from difflens.draw import kmeans_scores
+    import torch
 
-    with torch_no_grad():
-        ctr, cte = model.code(xtr).cpu().double().numpy(), model.code(xte).cpu().double().numpy()
+    from difflens.draw import kmeans_scores
+    from difflens.draw.evaluate import to_numpy_features
+
+    with torch.no_grad():
+        ctr, cte = to_numpy_features(model.code(xtr)), to_numpy_features(model.code(xte))
     tr = kmeans_scores(ctr, ytr.cpu().numpy(), seeds=seeds)
     te = kmeans_scores(cte, yte.cpu().numpy(), seeds=seeds)
     return {"train_majority": tr["majority"], "train_hungarian": tr["hungarian"],
             "test_majority": te["majority"], "test_hungarian": te["hungarian"]}
-
-
-def torch_no_grad():
-    import torch
-
-    return torch.no_grad()
 
 
 def job(args: tuple) -> list[dict]:
@@ -148,7 +145,7 @@ def summarize(rows: list[dict]) -> None:
           f"{'test hung':>9s} {'mse':>7s}")
     for variant, epochs in keys:
         rs = [r for r in rows if r["variant"] == variant and r["epochs"] == epochs]
-        col = lambda k, rs=rs: np.array([r[k] for r in rs])  # noqa: E731
+        col = lambda k, rs=rs: np.array([r[k] for r in rs])
         print(f"{variant:28s} {epochs:3d} {len(rs):3d} {col('train_majority').mean():10.3f} "
               f"{col('test_majority').mean():9.3f} {col('test_majority').min():6.3f} "
               f"{col('test_hungarian').mean():9.3f} {col('test_mse').mean():7.4f}")
