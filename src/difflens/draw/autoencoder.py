@@ -142,6 +142,11 @@ class _Decoder(nn.Module):
             raise ValueError(f"{type(self).__name__} expects raw outputs of shape (B, {self.n_raw}), "
                              f"got {tuple(raw.shape)}")
 
+    def _canvas_size(self, like: Tensor) -> Tensor:
+        """``(W, H)`` in pixels, in the (x, y) order of positions, with ``like``'s dtype and device."""
+        h, w = self.shape
+        return torch.tensor([w, h], dtype=like.dtype, device=like.device)
+
     def _size(self, z: Tensor) -> Tensor:
         return self.min_size + (self.max_size - self.min_size) * torch.sigmoid(z)
 
@@ -190,17 +195,13 @@ class StaticDecoder(_Decoder):
     def commands(self, raw: Tensor) -> Commands:
         self._check(raw)
         z = raw.reshape(len(raw), self.n_markers, -1)
-        h, w = self.shape
-        scale = torch.tensor([w, h], dtype=raw.dtype, device=raw.device)
-        positions = torch.sigmoid(z[..., :2]) * scale
+        positions = torch.sigmoid(z[..., :2]) * self._canvas_size(raw)
         sizes = self._size(z[..., 2])
         intensities = torch.sigmoid(z[..., 3]) if self.learn_intensity else torch.ones_like(sizes)
         return Commands(positions, sizes, intensities)
 
     def code(self, commands: Commands) -> Tensor:
-        h, w = self.shape
-        scale = torch.tensor([w, h], dtype=commands.positions.dtype, device=commands.positions.device)
-        parts = [(commands.positions / scale).flatten(1)]
+        parts = [(commands.positions / self._canvas_size(commands.positions)).flatten(1)]
         if self.code_kind == "all":
             parts.append(commands.sizes / self.max_size)
         if self.code_kind == "all" and self.learn_intensity:
@@ -260,9 +261,8 @@ class GestureDecoder(_Decoder):
     def code(self, commands: Commands) -> Tensor:
         if self.code_kind == "velocities":
             return torch.cat([commands.velocities.flatten(1), commands.intensities], dim=1)
-        h, w = self.shape
-        scale = torch.tensor([w, h], dtype=commands.positions.dtype, device=commands.positions.device)
-        return torch.cat([(commands.positions / scale).flatten(1), commands.intensities], dim=1)
+        positions = commands.positions / self._canvas_size(commands.positions)
+        return torch.cat([positions.flatten(1), commands.intensities], dim=1)
 
 
 class DrawingAutoencoder(nn.Module):
