@@ -20,6 +20,7 @@ _EXPORTS = {
     "StaticDecoder": "autoencoder", "GestureDecoder": "autoencoder", "DrawingAutoencoder": "autoencoder",
     "init_parameters": "autoencoder",
     "DrawTrainer": "train", "BatchSampler": "train", "reconstruction_metrics": "train", "random_affine": "train",
+    "batched_codes": "train",
     "majority_accuracy": "evaluate", "hungarian_accuracy": "evaluate", "kmeans_scores": "evaluate",
     "linear_probe_accuracy": "evaluate", "contingency": "evaluate", "cluster_comparison": "evaluate",
     "ClusterHead": "clustering", "soft_assignments": "clustering", "target_distribution": "clustering",

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .autoencoder import ConvEncoder, DrawingAutoencoder, GestureDecoder, MLPEncoder, StaticDecoder
 from .evaluate import cluster_comparison, contingency, to_numpy_features
-from .train import DrawTrainer, reconstruction_metrics
+from .train import DrawTrainer, batched_codes, reconstruction_metrics
 
 __all__ = ["DrawConfig", "DrawResult", "build_model", "run_experiment", "train_on"]
 
@@ -127,11 +127,6 @@ def build_model(config: DrawConfig, image_shape: tuple[int, int, int], generator
     return DrawingAutoencoder(encoder, decoder).to(device)
 
 
-def _codes(model: DrawingAutoencoder, images: Tensor, batch_size: int = 1024) -> Tensor:
-    with torch.no_grad():
-        return torch.cat([model.code(images[i: i + batch_size]) for i in range(0, len(images), batch_size)])
-
-
 def run_experiment(
     train: tuple[Tensor, Tensor],
     test: tuple[Tensor, Tensor],
@@ -188,7 +183,7 @@ def run_experiment(
         metrics[f"{name}_mse"], metrics[f"{name}_psnr"] = m["mse"], m["psnr"]
     start = time.perf_counter()
     features = {
-        "codes": (to_numpy_features(_codes(model, xtr)), to_numpy_features(_codes(model, xte))),
+        "codes": (to_numpy_features(batched_codes(model, xtr)), to_numpy_features(batched_codes(model, xte))),
         "pixels": (to_numpy_features(xtr), to_numpy_features(xte)),
     }
     clustering = cluster_comparison(features, ytr, yte, seeds=config.kmeans_seeds)
@@ -221,9 +216,10 @@ def _fine_tune(model, trainer, xtr, ytr, xte, yte, config, generator, n_snapshot
     from .clustering import ClusterHead
     from .evaluate import hungarian_accuracy, majority_accuracy
 
-    train_codes = _codes(model, xtr)
+    train_codes = batched_codes(model, xtr)
     # run_experiment files these scores under "codes_autoencoder" with the others
-    before = cluster_comparison({"codes": (to_numpy_features(train_codes), to_numpy_features(_codes(model, xte)))},
+    test_codes = batched_codes(model, xte)
+    before = cluster_comparison({"codes": (to_numpy_features(train_codes), to_numpy_features(test_codes))},
                                 ytr, yte, seeds=config.kmeans_seeds)["codes"]
     metrics["test_mse_autoencoder"] = reconstruction_metrics(model, xte)["mse"]
     k = int(config.n_clusters) if config.n_clusters is not None else len(torch.unique(ytr))
@@ -239,7 +235,7 @@ def _fine_tune(model, trainer, xtr, ytr, xte, yte, config, generator, n_snapshot
     log(f"IDEC fine-tuning with {k} centres for {config.cluster_epochs} epochs "
         f"(plain autoencoder codes: k-means {before['majority']:.3f})")
     tuner.run(config.cluster_epochs)
-    predicted = head.predict(_codes(model, xte)).cpu().numpy()
+    predicted = head.predict(batched_codes(model, xte)).cpu().numpy()
     metrics["kmeans_accuracy_head"] = majority_accuracy(yte.cpu().numpy(), predicted)
     metrics["hungarian_accuracy_head"] = hungarian_accuracy(yte.cpu().numpy(), predicted)
     metrics["cluster_epochs"] = tuner.epoch

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from difflens.engine import Optimization, TimeBudget
 
-__all__ = ["BatchSampler", "DrawTrainer", "random_affine", "reconstruction_metrics"]
+__all__ = ["BatchSampler", "DrawTrainer", "batched_codes", "random_affine", "reconstruction_metrics"]
 
 
 class BatchSampler:
@@ -93,6 +93,12 @@ def random_affine(images: Tensor, generator: torch.Generator, shift: float = 0.0
                          torch.stack([sin * w / h, cos, u[:, 3] * shift * 2 / h], 1)], 1)
     grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def batched_codes(model: nn.Module, images: Tensor, batch_size: int = 1024) -> Tensor:
+    """``model.code(images)`` ``(N, D)`` without gradients, ``batch_size`` images at a time."""
+    with torch.no_grad():
+        return torch.cat([model.code(images[i: i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
 def reconstruction_metrics(model: nn.Module, images: Tensor, batch_size: int = 512) -> dict[str, float]:
@@ -213,10 +219,7 @@ class DrawTrainer:
     def _update_targets(self, opt: Optimization | None = None) -> None:
         if self.cluster is None or (opt is not None and opt.iteration % self.steps_per_epoch):
             return
-        with torch.no_grad():
-            codes = torch.cat([self.model.code(self.images[i: i + 1024])
-                               for i in range(0, len(self.images), 1024)])
-        self.cluster.update_targets(codes)
+        self.cluster.update_targets(batched_codes(self.model, self.images))
 
     def _log_test(self, opt: Optimization) -> None:
         if self.test_images is not None and opt.iteration % self.steps_per_epoch == 0:
