@@ -35,13 +35,10 @@ def _parse_kv(text: str) -> dict:
 
 
 def _scores(model, xtr, ytr, xte, yte, seeds):
-    import torch
-
-    from difflens.draw import kmeans_scores
+    from difflens.draw import batched_codes, kmeans_scores
     from difflens.draw.evaluate import to_numpy_features
 
-    with torch.no_grad():
-        ctr, cte = to_numpy_features(model.code(xtr)), to_numpy_features(model.code(xte))
+    ctr, cte = to_numpy_features(batched_codes(model, xtr)), to_numpy_features(batched_codes(model, xte))
     tr = kmeans_scores(ctr, ytr.cpu().numpy(), seeds=seeds)
     te = kmeans_scores(cte, yte.cpu().numpy(), seeds=seeds)
     return {"train_majority": tr["majority"], "train_hungarian": tr["hungarian"],
