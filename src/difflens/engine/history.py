@@ -51,6 +51,7 @@ class History:
     change_norm: ``(T,)`` 2-norm of the parameter change made by each step (NaN if not recorded).
     lr: list of the first parameter group's learning rate at each step (host floats).
     snapshots / snapshot_iterations: values of ``snapshot_fn`` and the iterations they were taken at.
+    seconds: wall-clock seconds spent in ``run`` so far, over all runs (a resumed run adds to it).
     Extra series: :meth:`log` and ``history[name]``.
     """
 
@@ -62,6 +63,7 @@ class History:
         self.snapshots: list[Any] = []
         self.snapshot_iterations: list[int] = []
         self._series: dict[str, tuple[list[int], list[float]]] = {}
+        self.seconds = 0.0
 
     def __len__(self) -> int:
         return self._loss.length
@@ -138,6 +140,7 @@ class History:
             "snapshots": [_move(s, "cpu") for s in self.snapshots],
             "snapshot_iterations": list(self.snapshot_iterations),
             "series": {k: (list(i), list(v)) for k, (i, v) in self._series.items()},
+            "seconds": float(self.seconds),
         }
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
@@ -151,6 +154,7 @@ class History:
         self.snapshots = [_move(s, device) for s in state["snapshots"]]
         self.snapshot_iterations = list(state["snapshot_iterations"])
         self._series = {k: (list(i), list(v)) for k, (i, v) in state["series"].items()}
+        self.seconds = float(state.get("seconds", 0.0))
 
 
 def _move(value: Any, device: torch.device | str) -> Any:

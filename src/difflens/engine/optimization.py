@@ -11,22 +11,26 @@ from __future__ import annotations
 import copy
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from difflens.tools.io import atomic_torch_save
+from difflens.tools.io import CheckpointError, load_file, save_file
 
 from .history import History
-from .interrupt import deferred_interrupt
+from .interrupt import Interrupted, deferred_interrupt
+from .progress import make_progress
 from .stopping import StopRule
 
-__all__ = ["Optimization", "NonFiniteLossError", "CheckpointError"]
+__all__ = ["Optimization", "NonFiniteLossError", "CheckpointError", "load_file"]
 
 FORMAT = "difflens.engine.Optimization"
-VERSION = 1
+VERSION = 2  # 2: adds "target" (the iteration the last run was running to) and elapsed seconds
+
+_UNCHANGED: Any = object()
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -35,10 +39,6 @@ class NonFiniteLossError(FloatingPointError):
     def __init__(self, message: str, iteration: int) -> None:
         super().__init__(message)
         self.iteration = iteration
-
-
-class CheckpointError(ValueError):
-    """A save file does not fit the object it is loaded into, or is not a difflens file."""
 
 
 OptimizerLike = torch.optim.Optimizer | Callable[[list[torch.Tensor]], torch.optim.Optimizer] | None
@@ -77,7 +77,8 @@ class Optimization:
     record_change:
         Record the norm of each step's parameter change (costs a copy per step).
     progress:
-        ``True`` or a description: a tqdm bar on stderr.
+        ``True`` or a description: a tqdm bar when stderr is a terminal, else a
+        plain line every 10% of the run (logs stay readable).
     callbacks:
         ``fn(opt)`` called at each check point.
     state:
@@ -89,7 +90,15 @@ class Optimization:
         converged (every parameter must have leading dimension B).
     checkpoint_path, checkpoint_every:
         Write :meth:`save` atomically every ``checkpoint_every`` iterations (at
-        check points) and when ``run`` ends, including after Ctrl-C.
+        check points) and when ``run`` ends, including after Ctrl-C or SIGTERM.
+        ``run(..., resume=True)`` continues from this file when it exists.
+
+    Notes
+    -----
+    Owners (Metamer, emulator training, GP fitting, ...) build one
+    ``Optimization``, expose it as their ``optimization`` attribute, change it
+    only through :meth:`configure`, and run it with :meth:`run`. Elapsed wall
+    time is recorded in ``history.seconds``; nobody needs to time ``run``.
     """
 
     def __init__(
@@ -147,6 +156,7 @@ class Optimization:
 
         self.history = History()
         self.iteration = 0
+        self.target: int | None = None  # the iteration the current (or last) run runs to
         self.stop_reason: str | None = None
         self.converged: torch.Tensor | None = None  # (B,) bool, per-item losses only
         self._frozen: list[torch.Tensor] | None = None
@@ -159,48 +169,142 @@ class Optimization:
     def device(self) -> torch.device:
         return self.params[0].device
 
-    def run(self, max_iter: int) -> "Optimization":
-        """Run up to ``max_iter`` more iterations; returns ``self``. Call again to resume."""
+    def configure(
+        self,
+        *,
+        stop_rules: Sequence[StopRule] = _UNCHANGED,
+        min_iter: int = _UNCHANGED,
+        check_every: int = _UNCHANGED,
+        snapshot_every: int | None = _UNCHANGED,
+        snapshot_fn: Callable[[], Any] | None = _UNCHANGED,
+        progress: bool | str = _UNCHANGED,
+        callbacks: Sequence[Callable[["Optimization"], None]] = _UNCHANGED,
+        checkpoint_path: str | os.PathLike | None = _UNCHANGED,
+        checkpoint_every: int | None = _UNCHANGED,
+    ) -> "Optimization":
+        """Change how the next :meth:`run` stops, reports, snapshots and checkpoints; returns ``self``.
+
+        Only the arguments given change; they mean what they mean in the
+        constructor and are validated the same way. The parameters, optimizer
+        and history are untouched, so a run configured anew resumes exactly.
+        ``snapshot_every`` cannot change once snapshots were taken at another
+        interval (``None`` stops taking them).
+        """
+        if stop_rules is not _UNCHANGED:
+            for rule in stop_rules:
+                if not isinstance(rule, StopRule):
+                    raise TypeError(f"stop_rules must be StopRule instances, got {rule!r}")
+            self.stop_rules = list(stop_rules)
+        if min_iter is not _UNCHANGED:
+            self.min_iter = _nonneg_int(min_iter, "min_iter")
+        if check_every is not _UNCHANGED:
+            self.check_every = _pos_int(check_every, "check_every")
+        if snapshot_every is not _UNCHANGED:
+            every = _pos_int(snapshot_every, "snapshot_every") if snapshot_every is not None else None
+            if (every is not None and self.snapshot_every not in (None, every)
+                    and self.history.snapshot_iterations):
+                raise ValueError(f"snapshot_every cannot change from {self.snapshot_every} to {every} once "
+                                 "snapshots were taken")
+            self.snapshot_every = every
+        if snapshot_fn is not _UNCHANGED:
+            if snapshot_fn is not None and not callable(snapshot_fn):
+                raise TypeError(f"snapshot_fn must be callable, got {snapshot_fn!r}")
+            self.snapshot_fn = snapshot_fn or (lambda: [p.detach().clone() for p in self.params])
+        if progress is not _UNCHANGED:
+            if not isinstance(progress, (bool, str)):
+                raise TypeError(f"progress must be a bool or a description, got {progress!r}")
+            self.progress = progress
+        if callbacks is not _UNCHANGED:
+            if not all(callable(cb) for cb in callbacks):
+                raise TypeError("callbacks must be callables fn(optimization)")
+            self.callbacks = list(callbacks)
+        if checkpoint_path is not _UNCHANGED:
+            self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        if checkpoint_every is not _UNCHANGED:
+            self.checkpoint_every = (_pos_int(checkpoint_every, "checkpoint_every")
+                                     if checkpoint_every is not None else None)
+        return self
+
+    @property
+    def finished(self) -> bool:
+        """Whether the last run ended by itself (a stop rule or its iteration count), not by an interrupt."""
+        return self.stop_reason is not None and self.stop_reason != "interrupted"
+
+    def run(self, max_iter: int, *, resume: bool = False) -> "Optimization":
+        """Run up to ``max_iter`` more iterations; returns ``self``. Call again to go on.
+
+        Parameters
+        ----------
+        max_iter : int
+            Iterations to run at most (>= 0); stop rules may end the run sooner.
+        resume : bool
+            With a ``checkpoint_path`` that exists: load it and finish the run it
+            records instead, up to the iteration that run was going to (nothing
+            runs when it had finished). Without the file, run as usual. A run
+            resumed this way gives the same numbers as one never interrupted.
+
+        Notes
+        -----
+        A first SIGINT or SIGTERM finishes the current step, records
+        ``stop_reason="interrupted"`` and writes the checkpoint; the signal is
+        then passed on (see :mod:`difflens.engine.interrupt`), so inside a study
+        the run raises :class:`~difflens.engine.interrupt.Interrupted`.
+        """
         max_iter = _nonneg_int(max_iter, "max_iter")
+        if resume:
+            if self.checkpoint_path is None:
+                raise ValueError("run(resume=True) needs a checkpoint_path (see configure)")
+            if self.checkpoint_path.is_file():
+                self.load(self.checkpoint_path)
+                if self.finished or self.target is None:
+                    return self
+                max_iter = max(0, self.target - self.iteration)
         self.stop_reason = None
         for rule in self.stop_rules:
             rule.start(self)
         if self.snapshot_every and not self.history.snapshot_iterations:
             self.history.add_snapshot(self.iteration, _detach(self.snapshot_fn()))
-        bar = self._progress_bar(max_iter)
-        last_bar = self.iteration
-        target = self.iteration + max_iter
+        target = self.target = self.iteration + max_iter
+        bar = make_progress(self.progress, "optimising", self.iteration, target)
+        started = time.perf_counter()
         try:
             with deferred_interrupt() as interrupted:
-                while self.iteration < target:
-                    self._step()
-                    at_check = self.iteration % self.check_every == 0 or self.iteration == target
-                    if self.snapshot_every and self.iteration % self.snapshot_every == 0:
-                        self.history.add_snapshot(self.iteration, _detach(self.snapshot_fn()))
-                    if at_check:
-                        reason = self._check()
-                        if bar is not None:
-                            bar.update(self.iteration - last_bar)
-                            last_bar = self.iteration
-                            bar.set_postfix(loss=f"{float(self.history.loss[-1].sum()):.4g}", refresh=False)
-                        if reason:
-                            self.stop_reason = reason
-                            break
-                    if interrupted():
-                        self._check()
-                        self.stop_reason = "interrupted"
-                        break
-                else:
-                    self.stop_reason = "max_iter"
-        except KeyboardInterrupt:  # raised from inside a step: undo that partial step
-            self._rollback_partial_step()
-            self.stop_reason = "interrupted"
-        finally:
-            if bar is not None:
-                bar.close()
-            if self.checkpoint_path is not None and self.stop_reason is not None:
-                self.save(self.checkpoint_path)
+                try:
+                    self._loop(target, interrupted, bar)
+                except KeyboardInterrupt:  # raised from inside a step: undo that partial step
+                    self._rollback_partial_step()
+                    self.stop_reason = "interrupted"
+                finally:
+                    self.history.seconds += time.perf_counter() - started
+                    if bar is not None:
+                        bar.close()
+                    if self.checkpoint_path is not None and self.stop_reason is not None:
+                        self.save(self.checkpoint_path)
+        except Interrupted as exc:  # passed on by deferred_interrupt: say where this run stopped
+            if exc.iteration is None:
+                exc.iteration, exc.max_iter = self.iteration, target
+                exc.description = self.progress if isinstance(self.progress, str) else None
+            raise
         return self
+
+    def _loop(self, target: int, interrupted: Callable[[], bool], bar: Any) -> None:
+        while self.iteration < target:
+            self._step()
+            at_check = self.iteration % self.check_every == 0 or self.iteration == target
+            if self.snapshot_every and self.iteration % self.snapshot_every == 0:
+                self.history.add_snapshot(self.iteration, _detach(self.snapshot_fn()))
+            if at_check:
+                reason = self._check()
+                if bar is not None:
+                    bar.update(self.iteration, float(self.history.loss[-1].sum()))
+                if reason:
+                    self.stop_reason = reason
+                    return
+            if interrupted():
+                self._check()
+                self.stop_reason = "interrupted"
+                return
+        self.stop_reason = "max_iter"
 
     def _step(self) -> None:
         need_copy = self.record_change or (self.iteration + 1) % self.check_every == 0
@@ -217,6 +321,11 @@ class Optimization:
                     raise TypeError("loss_fn must return a scalar or (B,) tensor, got "
                                     f"{type(loss).__name__} {tuple(getattr(loss, 'shape', ()))}")
                 total = loss.sum() if loss.ndim else loss
+                if not total.requires_grad:
+                    raise ValueError(
+                        "loss_fn returned a loss that does not depend on the parameters being optimised "
+                        "(it has no autograd graph): check that it uses them and does not detach them or "
+                        "run under torch.no_grad()")
                 total.backward()
             if not recorded:
                 recorded["loss"] = loss.detach()
@@ -391,6 +500,7 @@ class Optimization:
             "format": FORMAT,
             "version": VERSION,
             "iteration": self.iteration,
+            "target": self.target,
             "stop_reason": self.stop_reason,
             "params": [p.detach().cpu().clone() for p in self.params],
             "optimizer_class": type(self.optimizer).__name__,
@@ -407,7 +517,7 @@ class Optimization:
     def load_state_dict(self, sd: Mapping[str, Any]) -> None:
         if not isinstance(sd, Mapping) or sd.get("format") != FORMAT:
             raise CheckpointError("not a difflens optimisation state (missing or wrong 'format' key)")
-        if sd["version"] > VERSION:
+        if int(sd.get("version", 0)) > VERSION:
             raise CheckpointError(f"state has version {sd['version']}, this difflens reads up to {VERSION}")
         saved = [tuple(t.shape) for t in sd["params"]]
         mine = [tuple(p.shape) for p in self.params]
@@ -432,6 +542,7 @@ class Optimization:
         self._set_buffers(sd.get("buffers", {}))
         self.history.load_state_dict(sd["history"], self.device)
         self.iteration = int(sd["iteration"])
+        self.target = sd.get("target")
         self.stop_reason = sd["stop_reason"]
         self.converged = sd["converged"]
         self._frozen = None if sd["frozen"] is None else [f.to(self.device) for f in sd["frozen"]]
@@ -440,39 +551,21 @@ class Optimization:
 
     def save(self, path: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> Path:
         """Write the state (and ``extra`` plain data) to one file, atomically."""
-        payload = self.state_dict()
+        payload = {k: v for k, v in self.state_dict().items() if k not in ("format", "version")}
         payload["extra"] = dict(extra or {})
-        return atomic_torch_save(payload, path)
+        return save_file(payload, path, format=FORMAT, version=VERSION)
 
     def load(self, path: str | os.PathLike, map_location: Any = None) -> dict[str, Any]:
         """Restore a :meth:`save` file onto this optimisation's device; returns its ``extra``."""
-        sd = load_file(path, map_location)
+        sd = load_file(path, format=FORMAT, version=VERSION, map_location=map_location)
         self.load_state_dict(sd)
         return sd.get("extra", {})
 
     # ---------------------------------------------------------------- misc
-    def _progress_bar(self, total: int):
-        if not self.progress:
-            return None
-        from tqdm.auto import tqdm
-
-        desc = self.progress if isinstance(self.progress, str) else "optimising"
-        return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
 
     def __repr__(self) -> str:
         return (f"Optimization(iteration={self.iteration}, optimizer={type(self.optimizer).__name__}, "
                 f"stop_reason={self.stop_reason!r}, device={self.device})")
-
-
-def load_file(path: str | os.PathLike, map_location: Any = None) -> dict[str, Any]:
-    """``torch.load`` a difflens save file with clear errors for missing or corrupt files."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no save file at {path}")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # truncated zip, pickle garbage, ...
-        raise CheckpointError(f"{path} is not a readable difflens save file ({type(exc).__name__}: {exc})") from exc
 
 
 def _as_param_list(params: Iterable[torch.Tensor] | nn.Module) -> list[torch.Tensor]:

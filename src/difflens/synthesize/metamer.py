@@ -254,7 +254,7 @@ class Metamer:
 
         Synthesis can then be resumed with :meth:`synthesize`.
         """
-        sd = load_file(path, map_location or self.image.device)
+        sd = load_file(path, map_location=map_location or self.image.device)
         if not isinstance(sd, dict) or sd.get("format") != FORMAT:
             raise CheckpointError(f"{path} is not a saved Metamer")
         if sd["image"].shape != self.image.shape or not torch.allclose(sd["image"].to(self.image), self.image):

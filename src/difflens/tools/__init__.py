@@ -7,20 +7,21 @@ loads on first use: seeding and losses (``set_seed``, ``mse``, ``l2_norm``,
 convolution helpers in ``difflens.tools.conv`` (``same_padding``, ``correlate2d``).
 """
 
-from .io import atomic_torch_save, atomic_write, atomic_write_text
+from .io import CheckpointError, atomic_torch_save, atomic_write, atomic_write_text, load_file, save_file
 from .lazy import lazy_exports
 
 _EXPORTS = {
     "set_seed": "optim", "mse": "optim", "l2_norm": "optim", "relative_sse": "optim",
     "rescale": "signal", "make_disk": "signal",
     "validate_model": "validate", "validate_input": "validate", "check_image": "validate",
-    "remove_grad": "validate",
+    "remove_grad": "validate", "default_generator": "rng",
     "same_padding": "conv", "correlate2d": "conv",
     "conv": ".conv", "fftconv": ".fftconv", "validate": ".validate", "optim": ".optim",
-    "signal": ".signal",
+    "signal": ".signal", "rng": ".rng",
 }
 
 __all__ = [
+    "CheckpointError", "default_generator", "load_file", "rng", "save_file",
     "atomic_torch_save", "atomic_write", "atomic_write_text", "check_image", "conv", "correlate2d",
     "fftconv", "l2_norm", "make_disk", "mse", "optim", "relative_sse", "remove_grad", "rescale",
     "same_padding", "set_seed", "signal", "validate", "validate_input", "validate_model",
