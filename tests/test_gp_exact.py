@@ -247,7 +247,7 @@ def test_save_load_round_trip(tmp_path):
     GaussianProcess(SquaredExponential(), optimize=False).save(tmp_path / "empty.pt")
     assert not GaussianProcess.load(tmp_path / "empty.pt").fitted
     torch.save({"format": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(CheckpointError, match="not a difflens GaussianProcess"):
+    with pytest.raises(CheckpointError, match="difflens.gp.GaussianProcess"):
         GaussianProcess.load(tmp_path / "other.pt")
 
 

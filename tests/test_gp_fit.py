@@ -48,7 +48,7 @@ def test_fit_runs_on_the_engine_and_records_history():
     X = rng.uniform(0, 4, (25, 1))
     y = np.cos(X[:, 0]) + 0.1 * rng.standard_normal(25)
     gp = GaussianProcess(Matern(2.5, 1.0), noise_variance=0.05).fit(X, y)
-    opt = gp.optimization_
+    opt = gp.optimization
     assert isinstance(opt, Optimization)
     assert isinstance(opt.optimizer, torch.optim.LBFGS)
     loss = opt.history.loss
@@ -111,5 +111,5 @@ def test_nothing_to_fit_and_empty_data():
     for p in k.parameters():
         p.requires_grad_(False)
     gp = GaussianProcess(k, noise_variance=0.1, learn_noise=False).fit(np.arange(3.0), np.zeros(3))
-    assert gp.optimization_ is None and gp.fitted
+    assert gp.optimization is None and gp.fitted
     GaussianProcess(SquaredExponential()).fit(np.zeros((0, 1)), np.zeros(0))  # prior, no optimisation

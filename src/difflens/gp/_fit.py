@@ -11,12 +11,13 @@ exactly one Cholesky plus one Cholesky-inverse and none is wasted.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+from difflens.tools.rng import default_generator
 
 from .linalg import NotPositiveDefiniteError
 
@@ -81,16 +82,19 @@ def fit_hyperparameters(gp: GaussianProcess, params: list[Tensor],
     ``generator``) and keeps the best. A run that reaches hyperparameters where
     the kernel matrix cannot be factorised stops there with a warning and keeps
     the best point it had found.
+
+    The engine of the best run becomes ``gp.optimization``. The summary is
+    ``{"lml", "evaluations", "runs", "seconds"}``; ``seconds`` sums the engines'
+    ``history.seconds`` over all runs (the likelihood evaluations happen inside them).
     """
     from difflens.engine import GradientNorm, LossChange, NonFiniteLossError, Optimization
 
-    start = time.perf_counter()
     initial = [p.detach().clone() for p in params]
-    if gp.n_restarts and generator is None:
-        generator = torch.Generator().manual_seed(0)
+    if gp.n_restarts:
+        generator = default_generator(generator)
     runs: list[dict[str, Any]] = []
     best_value, best_params, best_opt = math.inf, None, None
-    evaluations = 0
+    evaluations, seconds = 0, 0.0
     for run in range(gp.n_restarts + 1):
         if run == 0:
             _restore(params, initial)
@@ -120,6 +124,7 @@ def fit_hyperparameters(gp: GaussianProcess, params: list[Tensor],
             warnings.warn(f"hyperparameter run {run} did not converge in max_iter={gp.max_iter} L-BFGS iterations "
                           "(raise max_iter or loosen tol)", RuntimeWarning, stacklevel=3)
         evaluations += loss.evaluations
+        seconds += opt.history.seconds
         if loss.best_params is None:
             continue
         runs.append({"lml": -loss.best_value, "iterations": opt.iteration, "evaluations": loss.evaluations,
@@ -130,6 +135,5 @@ def fit_hyperparameters(gp: GaussianProcess, params: list[Tensor],
         _restore(params, initial)
         raise NotPositiveDefiniteError("no hyperparameter run reached a finite log marginal likelihood")
     _restore(params, best_params)
-    gp.optimization_ = best_opt
-    return {"lml": -best_value, "evaluations": evaluations, "runs": runs,
-            "seconds": time.perf_counter() - start}
+    gp.optimization = best_opt
+    return {"lml": -best_value, "evaluations": evaluations, "runs": runs, "seconds": seconds}

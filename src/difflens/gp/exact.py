@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from difflens.tools.io import atomic_torch_save
+from difflens.tools.io import load_file, save_file
+from difflens.tools.rng import default_generator
 
 from ._data import NotFittedError, as_inputs, as_targets, is_numpy_like
 from .kernels import Kernel, kernel_from_spec
@@ -32,7 +33,7 @@ from .linalg import JITTERS, cholesky_jittered, log_marginal_likelihood
 __all__ = ["GaussianProcess", "NotFittedError"]
 
 FORMAT = "difflens.gp.GaussianProcess"
-VERSION = 1
+VERSION = 2  # 2: adds config["copy_X_train"]
 _FITTED = ("X_train_", "y_train_", "y_mean_", "y_std_", "L_", "alpha_")
 
 
@@ -61,14 +62,28 @@ class GaussianProcess(nn.Module):
         chunk_size: test points per prediction chunk; default ``max(1, 2**22 // N)``.
         jitters: relative jitters tried in turn when a Cholesky fails
             (default :data:`~difflens.gp.linalg.JITTERS`, up to 1e-6 x mean diagonal).
+        copy_X_train: whether ``fit`` stores copies of ``X`` and ``y`` (default True, as
+            scikit-learn). With ``False`` the model keeps a reference to the caller's ``X``
+            when it already is a tensor or array of the model's dtype on its device (a
+            float64 CPU array by default): changing that array afterwards then changes the
+            predictions. ``y`` is always stored standardised, hence copied.
         dtype, device: where the model lives (default float64 on CPU).
+
+    Attributes:
+        optimization: the :class:`~difflens.engine.Optimization` that fitted the
+            hyperparameters (of the best run when ``n_restarts > 0``), ``None`` before a
+            fit or when nothing was optimised. Its ``history`` holds the negative LML per
+            L-BFGS iteration and the run's wall time (``history.seconds``).
+        fit_info_: ``{"lml", "evaluations", "runs", "seconds"}`` of the last fit; ``seconds``
+            is the engines' wall time summed over all runs.
     """
 
     def __init__(self, kernel: Kernel, noise_variance: float = 1e-2, optimize: bool = True,
                  normalize_y: bool = False, *, learn_noise: bool = True, noise_floor: float = 1e-6,
                  n_restarts: int = 0, restart_range: float = 3.0, max_iter: int = 200, tol: float = 1e-9,
                  chunk_size: int | None = None, jitters: tuple[float, ...] = JITTERS,
-                 dtype: torch.dtype = torch.float64, device: torch.device | str | None = None):
+                 copy_X_train: bool = True, dtype: torch.dtype = torch.float64,
+                 device: torch.device | str | None = None):
         super().__init__()
         if not isinstance(kernel, Kernel):
             raise TypeError(f"kernel must be a difflens.gp.kernels.Kernel, got {type(kernel).__name__}")
@@ -84,6 +99,7 @@ class GaussianProcess(nn.Module):
         self.n_restarts, self.restart_range = int(n_restarts), float(restart_range)
         self.max_iter, self.tol = int(max_iter), float(tol)
         self.chunk_size, self.jitters = chunk_size, tuple(jitters)
+        self.copy_X_train = bool(copy_X_train)
         self.learn_noise = bool(learn_noise) and self.optimize and noise_variance > 0
         floor = float(noise_floor) if self.learn_noise else 0.0
         if self.learn_noise and noise_variance <= floor:
@@ -97,7 +113,7 @@ class GaussianProcess(nn.Module):
         self.register_buffer("_factor_key", None, persistent=False)
         self.jitter_ = 0.0
         self.fit_info_: dict[str, Any] = {}
-        self.optimization_ = None
+        self.optimization = None
         self.to(device=device or "cpu", dtype=dtype)
 
     # ----------------------------------------------------------------- properties
@@ -129,11 +145,15 @@ class GaussianProcess(nn.Module):
         """Condition on ``X`` (N, D) or (N,) and ``y`` (N,) (NumPy or torch); returns ``self``.
 
         With ``optimize`` the hyperparameters are fitted first (``generator`` draws
-        the restarts' starting points; default a generator seeded with 0). ``N = 0``
-        is allowed and leaves the prior.
+        the restarts' starting points; default
+        :func:`~difflens.tools.rng.default_generator`). ``N = 0`` is allowed and
+        leaves the prior. With ``copy_X_train`` (default) the model stores copies,
+        so changing ``X`` or ``y`` afterwards does not change its predictions.
         """
         X = as_inputs(X, "X", None, self.dtype, self.device)
         y = as_targets(y, X.shape[0], "y", self.dtype, self.device)
+        if self.copy_X_train:
+            X = X.clone()  # y is stored standardised below: a new tensor either way
         self.kernel._check(X)
         if self.normalize_y and X.shape[0] > 0:
             mean, std = y.mean(), y.std(unbiased=False)
@@ -144,6 +164,7 @@ class GaussianProcess(nn.Module):
         self.y_mean_, self.y_std_ = mean, std
         self.L_ = self.alpha_ = None
         self.fit_info_ = {}
+        self.optimization = None
         trainable = [p for p in self.parameters() if p.requires_grad]
         if self.optimize and trainable and X.shape[0] > 0:
             from ._fit import fit_hyperparameters
@@ -243,7 +264,8 @@ class GaussianProcess(nn.Module):
         """``n`` joint draws of the latent function at ``X``: shape ``(M, n)`` (as scikit-learn).
 
         ``prior=True`` draws from the prior (allowed before ``fit``). ``generator``
-        is a ``torch.Generator`` on the model's device; default a fresh one seeded with 0.
+        is a ``torch.Generator`` on the model's device; default
+        :func:`~difflens.tools.rng.default_generator` on that device.
         The covariance is factored by an eigendecomposition, so singular
         covariances (e.g. at training points without noise) are sampled exactly.
         """
@@ -262,8 +284,7 @@ class GaussianProcess(nn.Module):
         else:
             Xs = as_inputs(X, "X", None, self.dtype, self.device)
             mean, cov = self.predict(Xs, return_cov=True)
-        if generator is None:
-            generator = torch.Generator(device=self.device).manual_seed(0)
+        generator = default_generator(generator, self.device)
         with torch.no_grad():
             evals, evecs = torch.linalg.eigh(cov)
             z = torch.randn(Xs.shape[0], int(n), generator=generator, dtype=self.dtype,
@@ -276,30 +297,29 @@ class GaussianProcess(nn.Module):
         return {"optimize": self.optimize, "normalize_y": self.normalize_y, "learn_noise": self.learn_noise,
                 "noise_floor": float(self.noise_floor), "n_restarts": self.n_restarts,
                 "restart_range": self.restart_range, "max_iter": self.max_iter, "tol": self.tol,
-                "chunk_size": self.chunk_size, "jitters": list(self.jitters)}
+                "chunk_size": self.chunk_size, "jitters": list(self.jitters), "copy_X_train": self.copy_X_train}
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model (kernel, hyperparameters, training data, factorisation) to one file, atomically."""
         payload = {
-            "format": FORMAT, "version": VERSION, "kernel": self.kernel.spec(), "config": self._config(),
+            "kernel": self.kernel.spec(), "config": self._config(),
             "dtype": str(self.dtype).removeprefix("torch."),
             "state": {k: v.detach().cpu() for k, v in self.state_dict().items() if k not in _FITTED},
             "fitted": {k: (None if getattr(self, k) is None else getattr(self, k).cpu()) for k in _FITTED},
             "jitter": float(self.jitter_), "fit_info": self.fit_info_,
-            "optimization": None if self.optimization_ is None else self.optimization_.state_dict(),
+            "optimization": None if self.optimization is None else self.optimization.state_dict(),
         }
-        return atomic_torch_save(payload, path)
+        return save_file(payload, path, format=FORMAT, version=VERSION)
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: Any = None) -> GaussianProcess:
-        """Read a :meth:`save` file; the model is placed on ``map_location`` (default CPU)."""
-        from difflens.engine import CheckpointError, load_file
+        """Read a :meth:`save` file; the model is placed on ``map_location`` (default CPU).
 
-        data = load_file(path)
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise CheckpointError(f"{path} is not a difflens GaussianProcess save file")
-        if data["version"] > VERSION:
-            raise CheckpointError(f"{path} has version {data['version']}; this difflens reads up to {VERSION}")
+        Raises ``FileNotFoundError`` or :class:`~difflens.tools.io.CheckpointError`
+        (a corrupt file, another format, a newer version). The loaded model has no
+        ``optimization`` (the fit's engine state is in the file, under ``"optimization"``).
+        """
+        data = load_file(path, format=FORMAT, version=VERSION)
         cfg = dict(data["config"])
         floor = cfg.pop("noise_floor")
         learn = cfg.pop("learn_noise")
