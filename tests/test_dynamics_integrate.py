@@ -207,3 +207,111 @@ def test_bad_input(kwargs, err, msg):
     with pytest.raises(err, match=msg):
         integrate(Lorenz63(), args["x0"], args["t"], method=kwargs.get("method", "rk4"),
                   step_size=kwargs.get("step_size"))
+
+
+# ---------------------------------------------------------------- f's output shape, time gradients
+class _Doubling(nn.Module):
+    def forward(self, t, x):
+        return torch.cat((x, x))  # twice the state: broadcasting would grow the state at every stage
+
+
+class _Scalar(nn.Module):
+    def forward(self, t, x):
+        return x.sum().reshape(1)  # a (1,) derivative, silently broadcast before
+
+
+@pytest.mark.parametrize("field,shape", [(_Doubling(), r"\[2, 3\]"), (_Scalar(), r"\[1\]")])
+@pytest.mark.parametrize("kwargs", [dict(method="rk4", script=False), dict(method="rk4", script=True),
+                                    dict(method="rk4", step_size=0.01),
+                                    dict(method="dopri5"), dict(method="dopri5", first_step=0.01),
+                                    dict(method="dopri5", script=False), dict(method="rk4", backwards=True)])
+def test_derivative_of_another_shape_is_named(field, shape, kwargs):
+    kwargs = dict(kwargs)
+    t = torch.linspace(0, 0.02, 2, dtype=torch.float64)
+    if kwargs.pop("backwards", False):
+        t = t.flip(0)
+    x0 = torch.ones(1, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=shape + r".*state of shape \[1, 3\]"):
+        integrate(field, x0, t, **kwargs)
+    with pytest.raises(ValueError, match=shape):  # a plain function, with gradients wanted
+        integrate(lambda s, x: field(s, x), x0.requires_grad_(), t, **kwargs)
+
+
+def test_derivative_that_is_not_a_tensor_is_named():
+    with pytest.raises(TypeError, match="must return a torch.Tensor"):
+        integrate(lambda t, x: 1.0, torch.ones(3), torch.linspace(0, 1, 3))
+    with pytest.raises(TypeError, match="must return a torch.Tensor"):
+        integrate(lambda t, x: [0.0] * 3, torch.ones(3), torch.linspace(0, 1, 3), method="dopri5")
+
+
+class _Forced(nn.Module):
+    """A non-autonomous linear field: dx/dt = A x + sin(t)."""
+
+    def __init__(self):
+        super().__init__()
+        self.A = nn.Parameter(torch.tensor(A, dtype=torch.float64))
+
+    def forward(self, t, x):
+        return x @ self.A.T + torch.sin(t)
+
+
+def _time_gradient(f, x0, times, w, **kwargs):
+    t = times.clone().requires_grad_()
+    (g,) = torch.autograd.grad((integrate(f, x0, t, **kwargs) * w).sum(), t)
+    return g
+
+
+@pytest.mark.parametrize("times", [[0.1, 0.7, 1.3, 2.0],  # outputs between steps (dense output) and at the end
+                                   [2.0, 1.1, 0.3]])  # backwards in time
+def test_dopri5_time_gradients_match_rk4_finite_differences_and_torchdiffeq(times):
+    torchdiffeq = pytest.importorskip("torchdiffeq")
+    f = _Forced()
+    x0 = torch.tensor([[1.0, 0.5], [-0.3, 2.0]], dtype=torch.float64)
+    t = torch.tensor(times, dtype=torch.float64)
+    w = torch.arange(1.0, t.numel() * 4 + 1, dtype=torch.float64).reshape(t.numel(), 2, 2)
+    ours = _time_gradient(f, x0, t, w, method="dopri5", rtol=1e-10, atol=1e-12)
+    rk4 = _time_gradient(f, x0, t, w, method="rk4", step_size=1e-3)  # exact for the discrete RK4 solve
+    assert ours.abs().min() > 0.1  # every time matters (t[0] included)
+    assert torch.allclose(ours, rk4, rtol=1e-7, atol=1e-9)
+
+    def loss(tt):
+        with torch.no_grad():
+            return float((integrate(f, x0, tt, method="dopri5", rtol=1e-12, atol=1e-14) * w).sum())
+    eps = 1e-4
+    fd = torch.tensor([(loss(t + eps * e) - loss(t - eps * e)) / (2 * eps)
+                       for e in torch.eye(t.numel(), dtype=torch.float64)], dtype=torch.float64)
+    assert torch.allclose(ours, fd, rtol=1e-5, atol=1e-6)
+    if times[1] > times[0]:
+        tt = t.clone().requires_grad_()
+        (theirs,) = torch.autograd.grad((torchdiffeq.odeint(f, x0, tt, method="dopri5", rtol=1e-10,
+                                                            atol=1e-12) * w).sum(), tt)
+        assert torch.allclose(ours, theirs, rtol=1e-6, atol=1e-8)
+
+
+def test_time_gradients_leave_the_states_and_other_gradients_unchanged():
+    f = Lorenz63()
+    x0 = torch.tensor([[1.0, 2.0, 20.0], [-4.0, 1.0, 25.0]], dtype=torch.float64, requires_grad=True)
+    t = torch.linspace(0, 0.5, 7, dtype=torch.float64)
+    plain = integrate(f, x0, t, method="dopri5", rtol=1e-9, atol=1e-9)
+    (gx_plain,) = torch.autograd.grad(plain.sum(), x0)
+    tg = t.clone().requires_grad_()
+    timed = integrate(f, x0, tg, method="dopri5", rtol=1e-9, atol=1e-9)
+    assert torch.equal(plain, timed)  # bit for bit
+    gx, gt = torch.autograd.grad(timed.sum(), (x0, tg))
+    assert torch.equal(gx, gx_plain)
+    assert torch.allclose(gt, _time_gradient(f, x0.detach(), t, torch.ones_like(plain), method="rk4",
+                                             step_size=1e-3), rtol=1e-6, atol=1e-6)
+
+
+def test_forward_mode_time_derivatives_match_reverse_mode():
+    f = _Forced().requires_grad_(False)
+    x0 = torch.tensor([[1.0, 0.5]], dtype=torch.float64)
+    t = torch.tensor([0.1, 0.7, 2.0], dtype=torch.float64)
+    for kwargs in (dict(method="rk4", step_size=1e-2), dict(method="dopri5", rtol=1e-10, atol=1e-12)):
+        def loss(tt, kwargs=kwargs):
+            return integrate(f, x0, tt, **kwargs).sum()
+        reverse = torch.func.grad(loss)(t)
+        for i in range(3):
+            e = torch.eye(3, dtype=torch.float64)[i]
+            forward = torch.func.jvp(loss, (t,), (e,))[1]
+            assert torch.allclose(forward, reverse[i], rtol=1e-10, atol=1e-12), (kwargs, i)

@@ -5,8 +5,13 @@ returns dx/dt, ``t`` is a 1-D tensor of output times and the result has shape
 ``(len(t), *x0.shape)`` with ``result[0] == x0``. Gradients flow to ``x0`` and to
 the parameters of ``f`` by ordinary backpropagation through the solver's
 operations ("discretise, then optimise"); step-size selection is not
-differentiated. float32 and float64 both work; all arithmetic is in
-``x0.dtype`` on ``x0.device``.
+differentiated. Gradients with respect to ``t`` (reverse or forward mode) are
+exact for the discrete RK4 solve; for dopri5, whose steps are chosen rather
+than differentiated, they are the flow's, ``dx(t_k)/dt_k = f(t_k, x(t_k))`` and
+``dx(t_k)/dt_0 = -(dx(t_k)/dx_0) f(t_0, x_0)``, evaluated on the computed
+solution (so they agree with finite differences to the solver's tolerance).
+float32 and float64 both work; all arithmetic is in ``x0.dtype`` on
+``x0.device``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor, nn
 
-__all__ = ["StateBlowUpError", "check_finite_states", "integrate", "rk4_step"]
+__all__ = ["StateBlowUpError", "check_derivative", "check_finite_states", "integrate", "rk4_step"]
 
 Field = Callable[[Tensor, Tensor], Tensor]
 
@@ -91,19 +96,46 @@ def check_finite_states(states: Tensor, t: Tensor | None = None, max_abs: float 
                            "finite. Use a smaller step, a float64 state, or check the model.", step, time)
 
 
+def check_derivative(dx: object, x: Tensor) -> None:
+    """Raise ``TypeError``/``ValueError`` unless ``dx = f(t, x)`` is a tensor of ``x``'s shape.
+
+    A derivative of another shape would be broadcast against the state (a
+    ``(1,)`` one silently; a larger one makes the state grow at every stage),
+    so :func:`integrate` checks the first evaluation of ``f`` with this.
+    """
+    if not isinstance(dx, Tensor):
+        raise TypeError(f"f(t, x) must return a torch.Tensor dx/dt, got {type(dx).__name__}")
+    if dx.shape != x.shape:
+        raise ValueError(f"f(t, x) returned a derivative of shape {list(dx.shape)} for a state of shape "
+                         f"{list(x.shape)}; f must return dx/dt with the state's shape")
+
+
+def _first_derivative(f: Field, t0: Tensor, x0: Tensor) -> Tensor:
+    """``f(t0, x0)`` without gradients, checked by :func:`check_derivative`."""
+    with torch.no_grad():
+        dx = f(t0, x0)
+    check_derivative(dx, x0)
+    return dx
+
+
 # ----------------------------------------------------------------------------- RK4
 def rk4_step(f: Field, t: Tensor, x: Tensor, h: float | Tensor) -> Tensor:
-    """One classic Runge-Kutta-4 step of size ``h`` from ``(t, x)``; differentiable."""
+    """One classic Runge-Kutta-4 step of size ``h`` from ``(t, x)``; differentiable.
+
+    Raises ``ValueError`` when ``f(t, x)`` has another shape than ``x`` (see
+    :func:`check_derivative`; a shape comparison, no host sync).
+    """
+    k1 = f(t, x)
+    if not (isinstance(k1, Tensor) and k1.shape == x.shape):
+        check_derivative(k1, x)
     if isinstance(h, Tensor):
         hh = h * 0.5
-        k1 = f(t, x)
         k2 = f(t + hh, x + hh * k1)
         k3 = f(t + hh, x + hh * k2)
         k4 = f(t + h, x + h * k3)
         return x + (h / 6.0) * (k1 + 2.0 * (k2 + k3) + k4)
     h = float(h)
     hh = 0.5 * h
-    k1 = f(t, x)
     k2 = f(t + hh, torch.add(x, k1, alpha=hh))
     k3 = f(t + hh, torch.add(x, k2, alpha=hh))
     k4 = f(t + h, torch.add(x, k3, alpha=h))
@@ -254,6 +286,7 @@ def _rk4(f: Field, x0: Tensor, t: Tensor, sub: list[int], script: bool | None, m
     t_list = t.tolist()
     hs = [(b - a) / n for a, b, n in zip(t_list[:-1], t_list[1:], sub)]
     if script:
+        _first_derivative(f, t[0], x0)  # one eager evaluation: the compiled loop would broadcast silently
         done = _run_scripted(f, _ScriptedRK4, x0, t, hs, sub, bool(getattr(f, "autonomous", False)))
         if done is not None:
             out, moved = done
@@ -261,7 +294,7 @@ def _rk4(f: Field, x0: Tensor, t: Tensor, sub: list[int], script: bool | None, m
             return _from_cm(out, x0.shape) if moved else out
     states = [x0]
     x = x0
-    exact_t = t.requires_grad
+    exact_t = t.requires_grad or not _is_plain(t)  # gradients (reverse or forward mode) with respect to t
     for i in range(t.numel() - 1):
         h: float | Tensor = (t[i + 1] - t[i]) / sub[i] if exact_t else hs[i]
         s = t[i]
@@ -382,18 +415,20 @@ def _initial_step(f: Field, t0: Tensor, y0: Tensor, f0: Tensor, rtol: float, ato
 
 def _dopri5(f: Field, x0: Tensor, t: Tensor, rtol: float, atol: float, max_steps: int,
             first_step: float | None, script: bool | None, max_abs: float | None) -> Tensor:
+    f0 = _first_derivative(f, t[0], x0)
     if first_step is None:
-        with torch.no_grad():
-            first_step = _initial_step(f, t[0], x0, f(t[0], x0), rtol, atol)
+        first_step = _initial_step(f, t[0], x0, f0, rtol, atol)
     if script is None:
         script = not _needs_grad(f, x0, t)
     done = _run_scripted(f, _Dopri5, x0, t, rtol, atol, float(first_step), max_steps, 0) if script else None
     moved = False
+    time_grad = not script and (not _is_plain(t) or (t.requires_grad and torch.is_grad_enabled()))
     if done is not None:
         (out, status, t_stop, steps), moved = done
     else:
         module = f if isinstance(f, nn.Module) else _Call(f)
-        out, status, t_stop, steps = _Dopri5(module)(x0, t, rtol, atol, float(first_step), max_steps, -1)
+        start = _shift_start(f, t[0], x0) if time_grad else x0
+        out, status, t_stop, steps = _Dopri5(module)(start, t.detach(), rtol, atol, float(first_step), max_steps, -1)
     if status == 1:
         raise RuntimeError(f"dopri5 took more than max_steps={max_steps} steps before t={t_stop:.6g} "
                            f"(integrating to {float(t[-1]):.6g}); the problem may be stiff or the tolerances "
@@ -401,9 +436,25 @@ def _dopri5(f: Field, x0: Tensor, t: Tensor, rtol: float, atol: float, max_steps
     if status == 2:
         raise StateBlowUpError(f"dopri5: the step size collapsed at t={t_stop:.6g} (after {steps} steps, "
                                f"output step {len(out)}); the state is blowing up (NaN/inf)", len(out), t_stop)
+    if time_grad:
+        out = [_shift_end(f, t[k], y) for k, y in enumerate(out)]
     states = torch.stack(out)
     check_finite_states(states, t, max_abs)
     return _from_cm(states, x0.shape) if moved else states
+
+
+# Gradients with respect to the output times. The adaptive solver reads ``t`` as plain floats (its step
+# sizes are chosen, not differentiated), so the dependence on ``t`` is attached exactly as the flow
+# depends on it: x(t_k; t_0, x_0) has d/dt_k = f(t_k, x(t_k)) and d/dt_0 = -(dx(t_k)/dx_0) f(t_0, x_0).
+# Both terms are added as (t - t.detach()) * f, zero in value, so the states are bit-for-bit unchanged.
+def _shift_start(f: Field, t0: Tensor, x0: Tensor) -> Tensor:
+    """``x0 - (t0 - t0.detach()) f(t0, x0)``: the solve from it carries d/dt_0 = -Phi f(t0, x0)."""
+    return x0 - (t0 - t0.detach()) * f(t0, x0)
+
+
+def _shift_end(f: Field, tk: Tensor, xk: Tensor) -> Tensor:
+    """``xk + (tk - tk.detach()) f(tk, xk)``: adds d/dt_k = f(t_k, x(t_k))."""
+    return xk + (tk - tk.detach()) * f(tk, xk)
 
 
 # ----------------------------------------------------------------------------- public
@@ -433,7 +484,8 @@ def integrate(
         device are used throughout.
     t:
         1-D strictly increasing (or strictly decreasing: backwards in time)
-        output times; ``t[0]`` is the time of ``x0``.
+        output times; ``t[0]`` is the time of ``x0``. May require gradients
+        (see the module notes).
     method:
         ``"rk4"``: classic fourth-order Runge-Kutta. **It steps on the ``t``
         grid**: one RK4 step per interval ``t[i] -> t[i+1]`` unless
@@ -469,7 +521,9 @@ def integrate(
     Raises
     ------
     StateBlowUpError (a FloatingPointError) naming the first step and time with
-    NaN/inf or ``|x| > max_abs``; ValueError/TypeError for malformed inputs.
+    NaN/inf or ``|x| > max_abs``; ValueError/TypeError for malformed inputs,
+    including an ``f`` whose first output is not a tensor of ``x0``'s shape
+    (checked once, before any step).
     """
     x0, t = _check_inputs(f, x0, t, method)
     if t.numel() == 1:
