@@ -1,8 +1,14 @@
-"""The ``difflens`` command line: ``tour``, ``run STUDY`` and ``list``."""
+"""The ``difflens`` command line: ``tour``, ``run STUDY`` and ``list``.
+
+Exit status: 0 done, 1 a study failed, 2 the command was misused (one line on
+stderr says how), 130 interrupted (SIGINT or SIGTERM; finished work and a
+report saying where it stopped are kept).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,73 +23,128 @@ def _parser() -> argparse.ArgumentParser:
     tour.add_argument("--seed", type=int, default=0)
     tour.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     tour.add_argument("--only", nargs="*", help="run only these studies")
+    tour.add_argument("--resume", action="store_true", help="continue an interrupted tour in --out")
+    tour.add_argument("--overwrite", action="store_true",
+                      help="write into a non-empty folder difflens did not write (its files are never replaced)")
     tour.add_argument("--quiet", action="store_true", help="no progress output")
     tour.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
-    run = sub.add_parser("run", help="run one study")
-    run.add_argument("study", help="study name (see `difflens list`)")
+    run = sub.add_parser("run", help="run one study", add_help=False,
+                         description="Run one study. `difflens run STUDY --help` lists its settings.")
+    run.add_argument("-h", "--help", action="store_true", help="show this help and the study's settings")
+    run.add_argument("study", nargs="?", help="study name (see `difflens list`)")
     run.add_argument("--out", default=None, help="output folder (default: difflens-report/STUDY)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, default=None, help="base seed (default 0)")
     run.add_argument("--device", default="cpu")
     scale = run.add_mutually_exclusive_group()
     scale.add_argument("--quick", action="store_true", help="quick settings (as in the tour)")
     scale.add_argument("--full", action="store_true", help="the seed document's full scale")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the interrupted run in --out with its recorded seed and settings")
+    run.add_argument("--overwrite", action="store_true",
+                     help="write into a non-empty folder difflens did not write (its files are never replaced)")
     run.add_argument("--quiet", action="store_true")
     run.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="a study-specific option, e.g. --set data_root=~/mnist (repeatable)")
+                     help="change one setting (repeatable); `difflens run STUDY --help` lists them")
 
     sub.add_parser("list", help="list the studies")
     return p
 
 
+def _fail(message: str) -> int:
+    print(f"difflens: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     from difflens.studies import get_study, list_studies, run_study, run_tour
+    from difflens.studies.outdir import OutputFolderError
+    from difflens.studies.runner import RunError, make_settings
+    from difflens.studies.settings import SettingsError
 
     if args.command == "list":
         for s in list_studies():
             print(f"{s.name:12s} {s.title}")
         return 0
-    try:
+    if args.command == "run" and (args.help or args.study is None):
+        parser._subparsers._group_actions[0].choices["run"].print_help()
+        if args.study is None:
+            return 0 if args.help else _fail("run needs a study name (see `difflens list`)")
+        try:
+            print("\n" + get_study(args.study).settings.describe())
+        except KeyError as exc:
+            return _fail(exc.args[0])
+        return 0
+    misuse = (KeyError, SettingsError, RunError, OutputFolderError)
+    try:  # everything checked before any work: a one-line error, exit 2
         options = _parse_options(getattr(args, "set", []))
         names = [args.study] if args.command == "run" else (args.only or [])
         for name in names:
             get_study(name)
+        if args.command == "run" and not args.resume:
+            make_settings(get_study(args.study), _preset(args), options)
         if args.threads is not None:
             if args.threads < 1:
-                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+                raise RunError(f"--threads must be >= 1, got {args.threads}")
             import torch
 
             torch.set_num_threads(args.threads)
-    except (KeyError, ValueError) as exc:
-        print(f"difflens: {exc.args[0]}", file=sys.stderr)
-        return 2
+        out = Path(args.out or Path("difflens-report") / args.study) if args.command == "run" else Path(args.out)
+        _check_out(out)
+    except misuse as exc:
+        return _fail(exc.args[0] if exc.args else str(exc))
     try:
         if args.command == "run":
-            out = Path(args.out or Path("difflens-report") / args.study)
             start = time.perf_counter()
-            run_study(args.study, out, seed=args.seed, quick=args.quick, full=args.full,
-                      device=args.device, verbose=not args.quiet, options=options)
+            run_study(args.study, out, seed=args.seed, preset=None if args.resume else _preset(args),
+                      device=args.device, verbose=not args.quiet, options=options, resume=args.resume,
+                      overwrite=args.overwrite)
             print(f"{args.study}: {time.perf_counter() - start:.1f} s -> {out / 'index.html'}")
             return 0
-        entries = run_tour(args.out, seed=args.seed, device=args.device, verbose=not args.quiet,
-                           only=args.only)
-        for e in entries:
-            print(f"{e['name']:12s} {'ok' if e['ok'] else 'FAILED: ' + e['error']:40s} {e['seconds']:7.1f} s")
-        print(f"report: {Path(args.out) / 'index.html'}")
-        return 0 if all(e["ok"] for e in entries) else 1
+        entries = run_tour(out, seed=args.seed, device=args.device, verbose=not args.quiet,
+                           only=args.only, overwrite=args.overwrite, resume=args.resume)
+    except (SettingsError, RunError, OutputFolderError) as exc:  # the runner's checks (device, folder)
+        return _fail(exc.args[0] if exc.args else str(exc))
     except KeyboardInterrupt:
-        print("difflens: interrupted; finished work and reports were kept", file=sys.stderr)
+        print("difflens: interrupted; finished work and a report saying where it stopped were kept",
+              file=sys.stderr)
         return 130
+    for e in entries:
+        state = "ok" if e["status"] == "complete" else f"{e['status'].upper()}: {e['error']}"
+        print(f"{e['name']:12s} {state:40s} {e['seconds']:7.1f} s")
+    print(f"report: {Path(args.out) / 'index.html'}")
+    return 0 if all(e["status"] == "complete" for e in entries) else 1
+
+
+def _preset(args) -> str:
+    return "quick" if args.quick else "full" if args.full else "default"
+
+
+def _check_out(out: Path) -> None:
+    from difflens.studies.runner import RunError
+
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} is a file, not a folder")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise RunError(f"--out {out}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RunError(f"--out {out}: {probe} is not writable")
 
 
 def _parse_options(items: list[str]) -> dict[str, str]:
+    from difflens.studies.settings import SettingsError
+
     options = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        if not sep or not key.strip():
+            raise SettingsError(f"--set takes KEY=VALUE, got {item!r}")
         options[key.strip()] = value
     return options
 

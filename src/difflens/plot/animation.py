@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from difflens.tools.io import atomic_write
+
 __all__ = ["save_animation", "ffmpeg_available"]
 
 
@@ -18,7 +20,8 @@ def save_animation(anim, path: str | Path, fps: int = 10, fmt: str | None = None
 
     ``fmt`` is ``"gif"``, ``"mp4"`` or ``None`` (MP4 if ffmpeg exists, else GIF;
     a suffix on ``path`` wins). GIFs are written with Pillow, so no external
-    program is needed. The figure is closed afterwards.
+    program is needed. The file is written atomically (an interrupted save leaves
+    no partial file). The figure is closed afterwards.
     """
     import matplotlib.pyplot as plt
     from matplotlib.animation import FFMpegWriter, PillowWriter
@@ -31,9 +34,8 @@ def save_animation(anim, path: str | Path, fps: int = 10, fmt: str | None = None
     if fmt == "mp4" and not ffmpeg_available():
         raise RuntimeError("writing MP4 needs ffmpeg on the PATH; use fmt='gif' instead")
     path = path.with_suffix(f".{fmt}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     writer = PillowWriter(fps=fps) if fmt == "gif" else FFMpegWriter(fps=fps)
-    anim.save(str(path), writer=writer)
+    atomic_write(path, lambda tmp: anim.save(tmp, writer=writer), keep_suffix=True)
     fig = getattr(anim, "_fig", None)
     if fig is not None:
         plt.close(fig)

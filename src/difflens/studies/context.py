@@ -1,24 +1,36 @@
-"""What a study receives: where to write, its seed and settings, and a report builder.
+"""What a study receives: its settings, seed, device, and a report that is always consistent.
 
-Figures, animations, tables and metrics go through the context so every study
-gets the same report layout and ``metrics.json``; a study never writes HTML.
+Figures, animations, tables and metrics go through the context, so every
+study gets the same page layout and ``metrics.json``; a study never writes
+HTML or files of its own. Every write is atomic and recorded in the output
+folder's manifest (:mod:`difflens.studies.outdir`), and the page and
+``metrics.json`` are rewritten after each section, so a run killed at any
+moment leaves a viewable partial report whose ``status`` says it did not finish.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from difflens.tools.io import atomic_write_text
+from .outdir import OutputFolder
+from .settings import StudySettings
 
-__all__ = ["StudyContext", "ReportItem"]
+__all__ = ["StudyContext", "ReportItem", "TIMING_KEY", "RESERVED_METRICS"]
+
+# metrics whose names match this are wall-clock timings: the only values allowed to differ between
+# two runs at one seed
+TIMING_KEY = re.compile(r"(seconds|_ms_|ms_per)")
+RESERVED_METRICS = ("status", "run")
 
 
 @dataclass
@@ -29,55 +41,71 @@ class ReportItem:
     payload: dict[str, Any]
 
 
-@dataclass
 class StudyContext:
     """Everything a study needs to run and report.
 
-    Attributes
+    Parameters
     ----------
-    name: the study's registry name.
-    out: the study's own output folder (created).
-    seed: the seed given on the command line; use :meth:`generator` for draws.
-    quick: quick settings (the tour); full: the seed document's full scale.
-    device: where tensors go. verbose: whether to print progress.
-    options: study-specific ``KEY=VALUE`` settings from ``difflens run STUDY --set KEY=VALUE``
-    (read them with :meth:`option`).
+    name : str
+        The study's registry name.
+    folder : OutputFolder
+        Where the study writes (its manifest guards the user's files).
+    settings : StudySettings
+        The study's settings (a frozen dataclass; see :mod:`difflens.studies.settings`).
+    seed : int
+        Base seed; every draw uses :meth:`generator`.
+    preset : str
+        ``"quick"``, ``"default"`` or ``"full"``: which preset the settings started from.
+    device : torch.device
+        Where tensors go.
+    verbose : bool
+        Print progress lines and bars to stderr.
+    resume : bool
+        Continue an interrupted run: owners load their checkpoints from :meth:`checkpoint`.
+    on_update : callable, optional
+        ``fn(ctx)`` writing the page and ``metrics.json``; called after each section.
     """
 
-    name: str
-    out: Path
-    seed: int = 0
-    quick: bool = False
-    full: bool = False
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    verbose: bool = True
-    options: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    items: list[ReportItem] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
+    def __init__(self, name: str, folder: OutputFolder, settings: StudySettings, *, seed: int = 0,
+                 preset: str = "default", device: torch.device | str = "cpu", verbose: bool = True,
+                 resume: bool = False, on_update: Callable[["StudyContext"], None] | None = None) -> None:
+        self.name = name
+        self.folder = folder
+        self.settings = settings
+        self.seed = int(seed)
+        self.preset = preset
+        self.device = torch.device(device)
+        self.verbose = verbose
+        self.resume = resume
+        self.metrics: dict[str, Any] = {}
+        self.items: list[ReportItem] = []
+        self.status = "running"
+        self.phase_name: str | None = None
+        self.stopped: dict[str, Any] = {}  # where an interrupted or failed run stopped
+        self.started = time.perf_counter()
+        self._on_update = on_update
 
-    def __post_init__(self) -> None:
-        self.out = Path(self.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.device = torch.device(self.device)
+    @property
+    def out(self) -> Path:
+        """The study's output folder."""
+        return self.folder.path
+
+    @property
+    def quick(self) -> bool:
+        return self.preset == "quick"
+
+    @property
+    def full(self) -> bool:
+        return self.preset == "full"
 
     # -- randomness -----------------------------------------------------------
     def generator(self, offset: int = 0, device: torch.device | str | None = None) -> torch.Generator:
         """A fresh ``torch.Generator`` seeded with ``seed + offset`` (on ``device``, default CPU)."""
         g = torch.Generator(device=device or "cpu")
-        g.manual_seed(int(self.seed) + int(offset))
+        g.manual_seed(self.seed + int(offset))
         return g
 
-    def option(self, key: str, default: Any = None, type: Any = str) -> Any:
-        """The ``--set key=value`` option converted by ``type``, or ``default`` when absent."""
-        if key not in self.options:
-            return default
-        try:
-            return type(self.options[key])
-        except (TypeError, ValueError):
-            raise ValueError(f"option {key}={self.options[key]!r} is not a valid {type.__name__}") from None
-
-    # -- progress -------------------------------------------------------------
+    # -- progress and phases -------------------------------------------------------
     def log(self, message: str) -> None:
         """Print a timestamped line to stderr (when verbose)."""
         if self.verbose:
@@ -86,11 +114,39 @@ class StudyContext:
 
     @property
     def progress(self) -> bool:
-        """Whether long steps should draw a progress bar."""
+        """Whether long steps should report progress (a bar on a terminal, lines in a log)."""
         return self.verbose
+
+    def progress_label(self, label: str) -> str | bool:
+        """``label`` when progress is on, else ``False`` (what owners' ``progress=`` takes)."""
+        return label if self.verbose else False
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Mark a stretch of work: an interrupt inside it is reported as ``phase=name``."""
+        outer, self.phase_name = self.phase_name, name
+        self.log(name)
+        try:
+            yield
+        finally:
+            self.phase_name = outer
+        self.update()
+
+    def checkpoint(self, name: str) -> Path:
+        """The checkpoint file of the long phase ``name`` (engine owners' ``checkpoint_path``)."""
+        return self.folder.path_for(f"checkpoints/{_slug(name)}.pt")
+
+    def checkpoint_dir(self, name: str) -> Path:
+        """A folder for the checkpoints of a multi-phase pipeline ``name`` (its ``checkpoint_dir``)."""
+        path = self.folder.path_for(f"checkpoints/{_slug(name)}/")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     # -- report items ---------------------------------------------------------
     def heading(self, text: str) -> None:
+        """Start a section; the report written so far is brought up to date first."""
+        self.update()
+        self.phase_name = text
         self.items.append(ReportItem("heading", {"text": text}))
 
     def text(self, text: str) -> None:
@@ -98,21 +154,26 @@ class StudyContext:
         self.items.append(ReportItem("text", {"text": text}))
 
     def figure(self, name: str, fig, caption: str = "", dpi: int = 100) -> Path:
-        """Save a matplotlib figure as ``name.png``, close it and add it to the report."""
+        """Save a matplotlib figure as ``name.png`` atomically, close it and add it to the report."""
         import matplotlib.pyplot as plt
 
-        path = self.out / f"{_slug(name)}.png"
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            path = self.folder.write(f"{_slug(name)}.png",
+                                     lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
+        finally:
+            plt.close(fig)
         self.items.append(ReportItem("figure", {"path": path.name, "caption": caption}))
+        self.update()
         return path
 
     def animation(self, name: str, anim, caption: str = "", fps: int = 10) -> Path:
-        """Save a matplotlib animation (GIF, or MP4 when ffmpeg exists) and add it to the report."""
-        from difflens.plot.animation import save_animation
+        """Save a matplotlib animation (GIF, or MP4 when ffmpeg exists) atomically and add it."""
+        from difflens.plot.animation import ffmpeg_available, save_animation
 
-        path = save_animation(anim, self.out / _slug(name), fps=fps)
+        suffix = ".mp4" if ffmpeg_available() else ".gif"
+        path = save_animation(anim, self.folder.path_for(_slug(name) + suffix), fps=fps)
         self.items.append(ReportItem("animation", {"path": path.name, "caption": caption}))
+        self.update()
         return path
 
     def table(self, rows: Sequence[Sequence[Any]], headers: Sequence[str], caption: str = "") -> None:
@@ -122,6 +183,8 @@ class StudyContext:
 
     def metric(self, key: str, value: Any) -> None:
         """Record one value for ``metrics.json`` (tensors and NumPy values are converted)."""
+        if key in RESERVED_METRICS:
+            raise ValueError(f"metric name {key!r} is reserved for the run's own record")
         self.metrics[key] = _jsonable(value)
 
     def update_metrics(self, values: dict[str, Any]) -> None:
@@ -129,10 +192,22 @@ class StudyContext:
             self.metric(k, v)
 
     # -- output ---------------------------------------------------------------
+    def record(self) -> dict[str, Any]:
+        """``metrics.json``'s content: the metrics, ``status`` and the run's description."""
+        run = {"study": self.name, "seed": self.seed, "preset": self.preset, "device": str(self.device),
+               "settings": self.settings.to_dict()}
+        if self.stopped:
+            run["stopped"] = dict(self.stopped)
+        return {**self.metrics, "status": self.status, "run": run}
+
+    def update(self) -> None:
+        """Rewrite the page and ``metrics.json`` with what the study reported so far."""
+        if self._on_update is not None:
+            self._on_update(self)
+
     def write_metrics(self) -> Path:
-        path = self.out / "metrics.json"
-        atomic_write_text(path, json.dumps(self.metrics, indent=2, sort_keys=True, allow_nan=True))
-        return path
+        text = json.dumps(self.record(), indent=2, sort_keys=True, allow_nan=True)
+        return self.folder.write_text("metrics.json", text)
 
 
 def _slug(name: str) -> str:
@@ -155,7 +230,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
-
-
-def iter_items(items: Iterable[ReportItem], kind: str) -> list[ReportItem]:
-    return [i for i in items if i.kind == kind]

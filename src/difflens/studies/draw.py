@@ -6,52 +6,65 @@ files in a folder you name::
     difflens run draw --set data_root=~/mnist                      # MNIST
     difflens run draw --set data_root=~/emnist --set dataset=emnist --set subset=balanced
 
-(the environment variables ``DIFFLENS_DRAW_MNIST`` / ``DIFFLENS_DRAW_EMNIST``
-and ``DIFFLENS_DRAW_EMNIST_SUBSET`` work too).
-
 The gesture autoencoder is trained on reconstruction alone (the seed's method),
 then fine-tuned with IDEC (``--set cluster_weight=0.1``, the default; ``0``
-skips that phase). Both sets of commands are clustered and reported.
+skips that phase). Both sets of commands are clustered and reported. Training
+lengths are epoch counts, so one seed gives the same numbers on any load
+(``--set time_budget=SECONDS`` adds a wall-clock limit, at the price of that).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .registry import study
+from .settings import StudySettings, setting
 
 
-def _source(ctx) -> tuple[str, str | None, str]:
-    """(dataset, root, subset) from ``--set`` options, else the environment, else the bundled digits."""
-    root = ctx.option("data_root")
-    if root:
-        dataset = ctx.option("dataset", "mnist")
-        if dataset not in ("mnist", "emnist"):
-            raise ValueError(f"--set dataset must be mnist or emnist, got {dataset!r}")
-        return dataset, os.path.expanduser(root), ctx.option("subset", "balanced")
-    if os.environ.get("DIFFLENS_DRAW_MNIST"):
-        return "mnist", os.environ["DIFFLENS_DRAW_MNIST"], ""
-    if os.environ.get("DIFFLENS_DRAW_EMNIST"):
-        return "emnist", os.environ["DIFFLENS_DRAW_EMNIST"], os.environ.get("DIFFLENS_DRAW_EMNIST_SUBSET", "balanced")
-    return "digits", None, ""
+@dataclass(frozen=True)
+class DrawSettings(StudySettings):
+    """Settings of the ``draw`` study. Epoch counts of ``None`` pick the bundled digits' value, or a
+    tenth of it (at least 1) for MNIST-size data."""
+
+    PRESETS = {"quick": dict(gesture_epochs=16, static_epochs=8, cluster_epochs=6, limit_train=3000,
+                             limit_test=1000, kmeans_restarts=2),
+               "full": dict(gesture_epochs=300, static_epochs=120, cluster_epochs=80)}
+
+    data_root: str | None = setting(None, "folder of MNIST/EMNIST IDX files (none: the bundled digits)")
+    dataset: str = setting("mnist", "what data_root holds", choices=("mnist", "emnist"))
+    subset: str = setting("balanced", "EMNIST subset", choices=("balanced", "byclass", "bymerge", "digits",
+                                                                 "letters", "mnist"))
+    limit_train: int | None = setting(None, "use at most this many training images of IDX data", minimum=1)
+    limit_test: int | None = setting(None, "use at most this many test images of IDX data", minimum=1)
+    gesture_epochs: int | None = setting(150, "epochs of gesture autoencoder training", minimum=1)
+    cluster_weight: float = setting(0.1, "IDEC clustering weight of the fine-tuning phase (0: skip it)",
+                                    minimum=0.0)
+    cluster_epochs: int | None = setting(40, "epochs of IDEC fine-tuning", minimum=1)
+    static_epochs: int | None = setting(60, "epochs of static-marker autoencoder training", minimum=1)
+    kmeans_restarts: int = setting(5, "k-means restarts scored and averaged", minimum=1, maximum=50)
+    time_budget: float | None = setting(None, "optional wall-clock limit per gesture run (breaks "
+                                              "same-seed-same-numbers)", unit="s", minimum=1.0)
+    static_time_budget: float | None = setting(None, "optional wall-clock limit of the static run", unit="s",
+                                               minimum=1.0)
 
 
 def _data(ctx):
     from difflens.data import emnist, load_digits, mnist
 
-    limit_train, limit_test = (3000, 1000) if ctx.quick else (None, None)
-    dataset, root, subset = _source(ctx)
-    if dataset == "mnist":
-        train = mnist(root, "train", limit=limit_train, device=ctx.device)
-        test = mnist(root, "test", limit=limit_test, device=ctx.device)
-        return f"MNIST from {root}", train, test
-    if dataset == "emnist":
-        train = emnist(root, subset, "train", limit=limit_train, device=ctx.device)
-        test = emnist(root, subset, "test", limit=limit_test, device=ctx.device)
-        return f"EMNIST {subset} from {root}", train, test
+    s = ctx.settings
+    if s.data_root:
+        root = os.path.expanduser(s.data_root)
+        if s.dataset == "mnist":
+            train = mnist(root, "train", limit=s.limit_train, device=ctx.device)
+            test = mnist(root, "test", limit=s.limit_test, device=ctx.device)
+            return f"MNIST from {root}", train, test
+        train = emnist(root, s.subset, "train", limit=s.limit_train, device=ctx.device)
+        test = emnist(root, s.subset, "test", limit=s.limit_test, device=ctx.device)
+        return f"EMNIST {s.subset} from {root}", train, test
     train = load_digits(28, "train", seed=0, device=ctx.device)
     test = load_digits(28, "test", seed=0, device=ctx.device)
     return "scikit-learn digits, 8x8 resized to 28x28 (1,347 train / 450 test)", train, test
@@ -60,21 +73,29 @@ def _data(ctx):
 def _configs(ctx, n_train: int):
     from difflens.draw.experiment import DrawConfig
 
+    s = ctx.settings
     bundled = n_train < 5000
-    weight = float(ctx.option("cluster_weight", 0.1))
-    if ctx.quick:
-        return (DrawConfig(variant="gesture", epochs=16 if bundled else 3, time_budget=20.0, kmeans_seeds=(0, 1),
-                           cluster_weight=weight, cluster_epochs=6 if bundled else 1),
-                DrawConfig(variant="static", n_markers=10, max_size=3.5, min_size=0.75, join="max",
-                           epochs=8 if bundled else 2, time_budget=6.0, kmeans_seeds=(0, 1)))
-    scale = 2 if ctx.full else 1
-    return (DrawConfig(variant="gesture", epochs=(150 if bundled else 10) * scale, time_budget=170.0 * scale,
-                       cluster_weight=weight, cluster_epochs=(40 if bundled else 3) * scale),
+
+    def epochs(value: int | None, bundled_value: int) -> int:
+        if value is not None:
+            return value
+        return bundled_value if bundled else max(1, bundled_value // 10)
+
+    default = DrawSettings()
+    seeds = tuple(range(s.kmeans_restarts))
+    return (DrawConfig(variant="gesture", epochs=epochs(s.gesture_epochs, default.gesture_epochs),
+                       time_budget=s.time_budget, kmeans_seeds=seeds, cluster_weight=s.cluster_weight,
+                       cluster_epochs=epochs(s.cluster_epochs, default.cluster_epochs)),
             DrawConfig(variant="static", n_markers=10, max_size=3.5, min_size=0.75, join="max",
-                       epochs=(60 if bundled else 5) * scale, time_budget=40.0 * scale))
+                       epochs=epochs(s.static_epochs, default.static_epochs), time_budget=s.static_time_budget,
+                       kmeans_seeds=seeds))
 
 
-@study("draw", title="Inverse graphics: an autoencoder that learns to draw digits with strokes", order=40,
+@study("draw", title="Inverse graphics: an autoencoder that learns to draw digits with strokes",
+       settings=DrawSettings,
+       headline=(("kmeans_accuracy_codes", "k-means accuracy, gesture commands"),
+                 ("kmeans_accuracy_pixels", "k-means accuracy, pixels"), ("test_mse", "test reconstruction MSE")),
+       figure="gesture_reconstruction_test", order=40,
        description="The seed-001 experiment: a network maps a digit image to marker commands, a differentiable "
                    "renderer draws each marker as a 2-D Gaussian and joins them, and the whole is "
                    "trained on reconstruction error. Two decoders: static markers (x, y, size; joined by max "
@@ -92,9 +113,11 @@ def run(ctx) -> None:
     gesture_cfg, static_cfg = _configs(ctx, len(train[0]))
     results = {}
     for offset, cfg in enumerate((gesture_cfg, static_cfg)):
-        ctx.log(f"{cfg.variant}: training")
-        results[cfg.variant] = run_experiment(train, test, cfg, ctx.generator(offset), log=ctx.log,
-                                              progress=f"draw {cfg.variant}" if ctx.progress else False)
+        with ctx.phase(f"training the {cfg.variant} autoencoder"):
+            results[cfg.variant] = run_experiment(train, test, cfg, ctx.generator(offset), log=ctx.log,
+                                                  progress=ctx.progress_label(f"draw {cfg.variant}"),
+                                                  checkpoint_dir=ctx.checkpoint_dir(cfg.variant),
+                                                  resume=ctx.resume)
     g = results["gesture"]
     for key in ("kmeans_accuracy_codes", "kmeans_accuracy_pixels", "hungarian_accuracy_codes",
                 "hungarian_accuracy_pixels", "train_seconds", "probe_accuracy_codes", "probe_accuracy_pixels",
@@ -170,7 +193,7 @@ def _training_record(res):
     steps, loss, test_it, test_mse, snaps, snap_epochs = [], [], [], [], [], []
     offset = 0
     for trainer in parts:
-        h = trainer.opt.history
+        h = trainer.optimization.history
         steps.append(offset + np.arange(len(h.loss)))
         loss.append(h.loss.cpu().numpy())
         test_it += [offset + i for i in h.iterations("test_mse")]
@@ -178,6 +201,6 @@ def _training_record(res):
         keep = range(len(h.snapshots)) if offset == 0 else range(1, len(h.snapshots))  # phase 2's first = last
         snaps += [h.snapshots[i] for i in keep]
         snap_epochs += [(offset + h.snapshot_iterations[i]) / spe for i in keep]
-        offset += trainer.opt.iteration
-    phase = res.trainer.opt.iteration / spe if res.cluster_trainer is not None else None
+        offset += trainer.optimization.iteration
+    phase = res.trainer.optimization.iteration / spe if res.cluster_trainer is not None else None
     return np.concatenate(steps), np.concatenate(loss), test_it, test_mse, snaps, snap_epochs, phase

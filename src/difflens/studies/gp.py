@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .registry import study
+from .settings import StudySettings, setting
 
 X_SEED = np.array([0.0, 0.3, 1.0, 3.1, 4.7])
 Y_SEED = np.array([1.0, 0.0, 1.4, 0.0, -0.9])
 SEED_JITTER = 3e-7  # the seed adds 3e-7 to the diagonal; we use it as a (fixed) noise variance
 
 
-@study("gp", title="Gaussian process regression: uncertainty bands, draws, hyperparameters", order=30,
+@dataclass(frozen=True)
+class GPSettings(StudySettings):
+    """Settings of the ``gp`` study."""
+
+    PRESETS = {"quick": {"grid_step": 0.1, "n_draws": 5, "fit_points": 25}}
+
+    grid_step: float = setting(0.05, "spacing of the prediction grid on [-1, 7) (the seed's is 0.1)",
+                               minimum=0.001, maximum=1.0)
+    n_draws: int = setting(10, "functions drawn from each prior and posterior", minimum=1, maximum=100)
+    fit_points: int = setting(80, "noisy observations in the hyperparameter-fitting experiment", minimum=3,
+                              maximum=5000)
+    fit_iterations: int = setting(200, "L-BFGS iterations at most when fitting hyperparameters", minimum=1)
+
+
+@study("gp", title="Gaussian process regression: uncertainty bands, draws, hyperparameters", settings=GPSettings,
+       headline=(("fit_lml", "fitted log marginal likelihood"), ("fit_lml_at_truth", "LML at the true values"),
+                 ("fit_test_rmse", "test RMSE of the fitted GP")),
+       figure="posterior_panels", order=30,
        description="The seed's GP regression: a squared-exponential GP conditioned on x = [0, 0.3, 1, 3.1, 4.7] "
                    "one point at a time with ±1, 2, 3σ bands; functions drawn from the posterior; the effect "
                    "of the signal variance σ², the lengthscale ℓ and the noise; the Brownian kernel "
@@ -23,9 +41,13 @@ def run(ctx) -> None:
     from difflens.gp import Brownian, Constant, GaussianProcess, SquaredExponential
     from difflens.plot import gp as plots
 
-    step = 0.1 if ctx.quick else 0.05
-    x = np.arange(-1.0, 7.0, step)  # the seed's grid is arange(-1, 7, 0.1)
-    n_draws = 5 if ctx.quick else 10
+    s = ctx.settings
+    dev = ctx.device
+    x = np.arange(-1.0, 7.0, s.grid_step)  # the seed's grid is arange(-1, 7, 0.1)
+    n_draws = s.n_draws
+
+    def GP(kernel, **kw):  # every GP of the study computes on the study's device
+        return GaussianProcess(kernel, device=dev, **kw)
 
     # -- the kernel itself ----------------------------------------------------------------
     ctx.heading("The squared-exponential kernel")
@@ -41,7 +63,7 @@ def run(ctx) -> None:
     ctx.heading("Conditioning on one more point at a time")
     panels, lmls = [], []
     for i in range(6):
-        gp = GaussianProcess(SquaredExponential(1.0, 1.0), noise_variance=SEED_JITTER, optimize=False)
+        gp = GP(SquaredExponential(1.0, 1.0), noise_variance=SEED_JITTER, optimize=False)
         gp.fit(X_SEED[:i], Y_SEED[:i])
         mean, std = gp.predict(x, return_std=True)
         panels.append({"mean": mean, "std": std, "X": X_SEED[:i], "y": Y_SEED[:i], "title": f"{i} point(s)"})
@@ -58,7 +80,7 @@ def run(ctx) -> None:
 
     # -- draws from the posterior --------------------------------------------------------------
     ctx.heading("Functions drawn from the posterior")
-    gp = GaussianProcess(SquaredExponential(1.0, 1.0), noise_variance=SEED_JITTER, optimize=False).fit(X_SEED, Y_SEED)
+    gp = GP(SquaredExponential(1.0, 1.0), noise_variance=SEED_JITTER, optimize=False).fit(X_SEED, Y_SEED)
     mean, std = gp.predict(x, return_std=True)
     draws = gp.sample_y(x, n_draws, generator=ctx.generator(1))
     prior = gp.sample_y(x, n_draws, prior=True, generator=ctx.generator(2))
@@ -80,7 +102,7 @@ def run(ctx) -> None:
     for r, (name, values) in enumerate(settings.items()):
         rows[name] = []
         for c, (ls, var, noise) in enumerate(values):
-            g = GaussianProcess(SquaredExponential(ls, var), noise_variance=noise, optimize=False).fit(X_SEED, Y_SEED)
+            g = GP(SquaredExponential(ls, var), noise_variance=noise, optimize=False).fit(X_SEED, Y_SEED)
             m, s = g.predict(x, return_std=True)
             smp = g.sample_y(x, 3, generator=ctx.generator(10 + 3 * r + c))
             value = {"σ²": var, "ℓ": ls, "noise": noise}[name]
@@ -94,13 +116,13 @@ def run(ctx) -> None:
 
     # -- the Brownian kernel -------------------------------------------------------------------------
     ctx.heading("The Brownian kernel min(x, x')")
-    g = GaussianProcess(Brownian(1.0), noise_variance=SEED_JITTER, optimize=False).fit(X_SEED, Y_SEED)
+    g = GP(Brownian(1.0), noise_variance=SEED_JITTER, optimize=False).fit(X_SEED, Y_SEED)
     m, s = g.predict(x, return_std=True)
     smp = g.sample_y(x, n_draws, generator=ctx.generator(30))
     pm = np.zeros_like(x)
     ps = np.sqrt(np.abs(x))
     psmp = g.sample_y(x, n_draws, prior=True, generator=ctx.generator(31))
-    offset = GaussianProcess(Brownian(1.0) + Constant(1.0), noise_variance=SEED_JITTER, optimize=False)
+    offset = GP(Brownian(1.0) + Constant(1.0), noise_variance=SEED_JITTER, optimize=False)
     offset.fit(X_SEED, Y_SEED)
     om, os_ = offset.predict(x, return_std=True)
     osmp = offset.sample_y(x, n_draws, generator=ctx.generator(32))
@@ -119,23 +141,23 @@ def run(ctx) -> None:
 
     # -- fitted hyperparameters ------------------------------------------------------------------------
     ctx.heading("Fitted hyperparameters")
-    n = 25 if ctx.quick else 80
+    n = s.fit_points
     true = {"lengthscale": 0.8, "variance": 1.5, "noise_variance": 0.05}
     gen = ctx.generator(40)
     Xf = torch.rand(n, generator=gen, dtype=torch.float64) * 8 - 1
-    truth_gp = GaussianProcess(SquaredExponential(true["lengthscale"], true["variance"]), optimize=False)
-    f_all = truth_gp.sample_y(torch.cat([Xf, torch.as_tensor(x)]), 1, prior=True, generator=gen)[:, 0]
+    truth_gp = GP(SquaredExponential(true["lengthscale"], true["variance"]), optimize=False)
+    f_all = truth_gp.sample_y(torch.cat([Xf, torch.as_tensor(x)]), 1, prior=True, generator=gen)[:, 0].cpu()
     f_train, f_test = f_all[:n], f_all[n:]
     yf = f_train + true["noise_variance"] ** 0.5 * torch.randn(n, generator=gen, dtype=torch.float64)
-    fit = GaussianProcess(SquaredExponential(1.0, 1.0), noise_variance=1e-2)
-    t0 = time.perf_counter()
-    fit.fit(Xf, yf)
-    seconds = time.perf_counter() - t0
-    fm, fs = fit.predict(torch.as_tensor(x), return_std=True)
+    fit = GP(SquaredExponential(1.0, 1.0), noise_variance=1e-2, max_iter=s.fit_iterations)
+    with ctx.phase("fitting hyperparameters"):
+        fit.fit(Xf, yf)
+    seconds = fit.optimization.history.seconds
+    fm, fs = (t.cpu() for t in fit.predict(torch.as_tensor(x), return_std=True))
     hp = fit.hyperparameters()
-    at_truth = GaussianProcess(SquaredExponential(true["lengthscale"], true["variance"]),
-                               noise_variance=true["noise_variance"], optimize=False).fit(Xf, yf)
-    trace = -fit.optimization_.history.loss.cpu()
+    at_truth = GP(SquaredExponential(true["lengthscale"], true["variance"]),
+                  noise_variance=true["noise_variance"], optimize=False).fit(Xf, yf)
+    trace = -fit.optimization.history.loss.cpu()
     ctx.figure("fitted", plots.fitted_posterior(x, fm, fs, Xf, yf, hp, trace, truth=f_test,
                                                 title=f"{n} noisy draws of a GP with ℓ=0.8, σ²=1.5, noise 0.05"),
                "Hyperparameters fitted by maximising the log marginal likelihood with L-BFGS (difflens engine), "
@@ -148,10 +170,10 @@ def run(ctx) -> None:
                         "fit_evaluations": fit.fit_info_["evaluations"], "fit_seconds": seconds,
                         "fit_test_rmse": float(torch.sqrt(torch.mean((fm - f_test) ** 2)))})
 
-    seed_fit = GaussianProcess(SquaredExponential(1.0, 1.0), noise_variance=1e-2).fit(X_SEED, Y_SEED)
+    seed_fit = GP(SquaredExponential(1.0, 1.0), noise_variance=1e-2, max_iter=s.fit_iterations).fit(X_SEED, Y_SEED)
     sm, ss = seed_fit.predict(x, return_std=True)
     ctx.figure("fitted_seed_points", plots.fitted_posterior(
-        x, sm, ss, X_SEED, Y_SEED, seed_fit.hyperparameters(), -seed_fit.optimization_.history.loss.cpu(),
+        x, sm, ss, X_SEED, Y_SEED, seed_fit.hyperparameters(), -seed_fit.optimization.history.loss.cpu(),
         title="the seed's five points, hyperparameters fitted"),
         "The same fit on the seed's five points: with so few points the LML prefers a short lengthscale.")
     ctx.metric("seed_points_fit", {**seed_fit.hyperparameters(), "lml": seed_fit.log_marginal_likelihood()})

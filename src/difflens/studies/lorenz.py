@@ -14,39 +14,61 @@ from __future__ import annotations
 import math
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
 from .registry import study
+from .settings import StudySettings, setting
 
 LAMBDA1 = 0.9056  # Lorenz-63's largest Lyapunov exponent (literature), for Lyapunov-time units
 
 
-def settings(ctx) -> dict:
-    """Sizes for quick (tour, <= ~60 s), default (<= 5 min on 2 cores) and full (the seed's scale)."""
-    if ctx.quick:
-        s = dict(n_train=16, n_val=4, n_test=32, train_samples=1000, test_lt=8.0, kind="lstm", hidden=64,
-                 layers=1, iterations=1200, batch=128, rollout=1, noise=0.0, recurrent_init=0.0, snapshots=5,
-                 lyap_traj=16, lyap_steps=300, emu_lyap_steps=200, free_steps=2000, greybox_noise=(0.0, 0.1),
-                 greybox_traj=2, greybox_samples=201, ftle_ics=2, ftle_horizons=(0.5, 1.0))
-    else:
-        s = dict(n_train=64, n_val=16, n_test=128, train_samples=2000, test_lt=15.0, kind="lstm", hidden=64,
-                 layers=1, iterations=15000, batch=128, rollout=1, noise=0.0, recurrent_init=0.0, snapshots=12,
-                 lyap_traj=32, lyap_steps=2500, emu_lyap_steps=1500, free_steps=10000,
-                 greybox_noise=(0.0, 0.1, 1.0), greybox_traj=4, greybox_samples=401, ftle_ics=4,
-                 ftle_horizons=(0.5, 1.0, 2.0))
-        if ctx.full:  # the seed trained for 5,000 epochs: more data and iterations
-            s.update(n_train=128, train_samples=4000, iterations=40000, batch=256, lyap_steps=10000,
+@dataclass(frozen=True)
+class LorenzSettings(StudySettings):
+    """Settings of the ``lorenz`` study: quick (the tour, about a minute), default (<= 5 min on 2 cores),
+    full (the seed's scale)."""
+
+    PRESETS = {
+        "quick": dict(n_train=16, n_val=4, n_test=32, train_samples=1000, test_lt=8.0, iterations=1200,
+                      snapshots=5, lyap_traj=16, lyap_steps=300, emu_lyap_steps=200, free_steps=2000,
+                      greybox_noise=(0.0, 0.1), greybox_traj=2, greybox_samples=201, ftle_ics=2,
+                      ftle_horizons=(0.5, 1.0)),
+        "full": dict(n_train=128, train_samples=4000, iterations=40000, batch=256, lyap_steps=10000,
                      emu_lyap_steps=5000, ftle_ics=8, ftle_horizons=(0.5, 1.0, 2.0, 4.0),
-                     greybox_noise=(0.0, 0.01, 0.1, 0.3, 1.0))
-    for key in ("iterations", "hidden", "layers", "batch", "rollout"):
-        s[key] = ctx.option(key, s[key], int)
-    s["kind"] = ctx.option("kind", s["kind"], str)
-    s["noise"] = ctx.option("noise", s["noise"], float)
-    s["recurrent_init"] = ctx.option("recurrent_init", s["recurrent_init"], float)
-    s["rollout_from"] = ctx.option("rollout_from", s.get("rollout_from", 0.0), float)
-    s["lr"] = ctx.option("lr", s.get("lr", 2e-2), float)
-    return s
+                     greybox_noise=(0.0, 0.01, 0.1, 0.3, 1.0)),
+    }
+
+    n_train: int = setting(64, "training trajectories", minimum=1)
+    n_val: int = setting(16, "validation trajectories", minimum=1)
+    n_test: int = setting(128, "held-out test trajectories (initial conditions for VPT)", minimum=1)
+    train_samples: int = setting(2000, "samples per training trajectory, dt = 0.01 apart", minimum=20)
+    test_lt: float = setting(15.0, "forecast horizon of the test trajectories", unit="Lyapunov times",
+                             minimum=0.5)
+    kind: str = setting("lstm", "emulator cell (rnn is the seed's ReLU fcRNN)", choices=("lstm", "gru", "rnn"))
+    hidden: int = setting(64, "hidden units per layer", minimum=1)
+    layers: int = setting(1, "recurrent layers", minimum=1, maximum=8)
+    iterations: int = setting(15000, "Adam steps of emulator training", minimum=1)
+    batch: int = setting(128, "windows per training batch", minimum=1)
+    rollout: int = setting(1, "steps of the rollout loss", minimum=1)
+    rollout_from: float = setting(0.0, "fraction of training after which the rollout loss starts",
+                                  minimum=0.0, maximum=1.0)
+    noise: float = setting(0.0, "input noise std during training (normalised units)", minimum=0.0)
+    recurrent_init: float = setting(0.0, "scale of the recurrent weights at initialisation (0: default init)",
+                                    minimum=0.0)
+    lr: float = setting(2e-2, "peak Adam learning rate (cosine decay)", minimum=1e-8, maximum=1.0)
+    snapshots: int = setting(12, "emulator snapshots kept for the training animations", minimum=1)
+    lyap_traj: int = setting(32, "trajectories averaged for the system's Lyapunov spectrum", minimum=1)
+    lyap_steps: int = setting(2500, "steps of the system's Lyapunov spectrum", minimum=10)
+    emu_lyap_steps: int = setting(1500, "steps of the emulator's Lyapunov spectrum", minimum=10)
+    free_steps: int = setting(10000, "steps of the emulator's long free run", minimum=100)
+    greybox_noise: tuple[float, ...] = setting((0.0, 0.1, 1.0), "observation noise levels of the grey-box fits",
+                                               unit="state units", minimum=0.0)
+    greybox_traj: int = setting(4, "trajectories observed by the grey-box fit", minimum=1)
+    greybox_samples: int = setting(401, "samples per grey-box trajectory", minimum=21)
+    ftle_ics: int = setting(4, "initial conditions averaged for finite-time growth", minimum=1)
+    ftle_horizons: tuple[float, ...] = setting((0.5, 1.0, 2.0), "horizons of the finite-time growth",
+                                               unit="model time", minimum=0.01)
 
 
 @contextmanager
@@ -107,14 +129,19 @@ def _forecasts(em, data, context):
 
 
 @study("lorenz", title="Learning a chaotic system: Lorenz-63, recurrent emulators and how long they stay right",
-       order=20,
+       settings=LorenzSettings,
+       headline=(("vpt_median_lyapunov_times", "median VPT (Lyapunov times)"),
+                 ("vpt_ceiling_rk4_lyapunov_times", "RK4 dt=0.01 ceiling (LT)"),
+                 ("lambda1_true", "lambda1 of Lorenz-63"), ("lambda1_emulator", "lambda1 of the emulator"),
+                 ("free_run_on_attractor", "free run on the attractor")),
+       figure="error_growth", order=20,
        description="Ground truth from a tight-tolerance float64 integration; a recurrent emulator (an LSTM by "
                    "default, the seed's ReLU RNN with --set kind=rnn) trained on context windows of 15 states; "
                    "valid prediction time on held-out initial conditions; "
                    "Lyapunov spectra of the system and of the emulator; attractor statistics of free runs; "
                    "finite-time growth by eigendistortions; grey-box recovery of sigma, rho and beta.")
 def run(ctx) -> None:
-    s = settings(ctx)
+    s = ctx.settings.to_dict()
     with _threads(1):
         _run(ctx, s)
 
@@ -137,7 +164,6 @@ def _run(ctx, s) -> None:
     from difflens.plot import dynamics as P
 
     start = time.perf_counter()
-    ctx.metric("settings", {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()})
 
     # ---------------------------------------------------------------- data and the RK4 ceiling
     data, context, ceil, ceil03, rk4 = _ground_truth(ctx, s)

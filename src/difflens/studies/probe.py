@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 
 from .registry import study
+from .settings import StudySettings, setting
 
 # Berardino et al. (2017) values, as in the tutorial.
 LG_PARAMS = {"luminance_scalar": 14.95, "luminance.std": 4.235, "center_surround.center_std": 1.962,
@@ -28,7 +30,34 @@ def tutorial_models(device: torch.device) -> dict[str, torch.nn.Module]:
     return models
 
 
-@study("probe", title="Probing early-vision models: metamers and eigendistortions", order=10,
+@dataclass(frozen=True)
+class ProbeSettings(StudySettings):
+    """Settings of the ``probe`` study (iteration counts are per model; all three starts run as one batch)."""
+
+    PRESETS = {"quick": {"gaussian_iterations": 300, "center_surround_iterations": 300,
+                         "gain_control_iterations": 600},
+               "full": {"gain_control_iterations": 3500}}
+
+    gaussian_iterations: int = setting(1000, "metamer iterations at most, Gaussian model", minimum=1)
+    center_surround_iterations: int = setting(1000, "metamer iterations at most, CenterSurround model", minimum=1)
+    gain_control_iterations: int = setting(2000, "metamer iterations at most, LuminanceGainControl model "
+                                                 "(the tutorial's 3500 with --full)", minimum=1)
+    stop_criterion: float = setting(1e-7, "a metamer stops when its loss changes by less than this over "
+                                          "stop_iters_to_check iterations (linear models)", minimum=0.0)
+    gain_control_stop_criterion: float = setting(1e-11, "the same for LuminanceGainControl", minimum=0.0)
+    stop_iters_to_check: int = setting(50, "iterations over which the loss change is measured", minimum=1)
+    gain_control_lr: float = setting(0.007, "Adam learning rate for LuminanceGainControl (the others use 0.01)",
+                                     minimum=1e-8, maximum=1.0)
+    store_every: int = setting(10, "keep the Gaussian metamer every this many iterations for the animation",
+                               minimum=1)
+
+
+@study("probe", title="Probing early-vision models: metamers and eigendistortions", settings=ProbeSettings,
+       headline=(("Gaussian.metamer_final_loss.white_noise", "Gaussian metamer loss (white-noise start)"),
+                 ("LuminanceGainControl.metamer_final_loss.white_noise", "gain-control metamer loss"),
+                 ("LuminanceGainControl.eigenvalue_max", "gain-control max eigenvalue"),
+                 ("LuminanceGainControl.eigenvalue_min", "gain-control min eigenvalue")),
+       figure="Gaussian_metamers", order=10,
        description="The seed-004 tutorial: for a Gaussian, a centre-surround and a luminance gain-control "
                    "model, metamers of the Einstein photograph synthesised from white noise, pink noise "
                    "and a second photograph (what each model ignores), and the eigendistortions it is "
@@ -39,6 +68,7 @@ def run(ctx) -> None:
     from difflens.plot.metamer import animate, plot_loss
     from difflens.synthesize import Eigendistortion, Metamer
 
+    s = ctx.settings
     dev = ctx.device
     img = data.einstein(device=dev)
     curie = data.curie(device=dev)
@@ -47,10 +77,8 @@ def run(ctx) -> None:
     inits = {"white noise": white, "pink noise": pink, "Curie": curie}
     init_batch = torch.cat(list(inits.values()))
     models = tutorial_models(dev)
-    # iterations per model: (quick, default, --full = the tutorial's)
-    budget = {"Gaussian": (300, 1000, 1000), "CenterSurround": (300, 1000, 1000),
-              "LuminanceGainControl": (600, 2000, 3500)}
-    pick = 0 if ctx.quick else 2 if ctx.full else 1
+    iterations = {"Gaussian": s.gaussian_iterations, "CenterSurround": s.center_surround_iterations,
+                  "LuminanceGainControl": s.gain_control_iterations}
     ctx.metric("image", "einstein 256x256")
 
     fig = imshow([img, curie, pink, white], title=["target (Einstein)", "Curie", "pink noise", "white noise"],
@@ -59,13 +87,17 @@ def run(ctx) -> None:
 
     for name, model in models.items():
         ctx.heading(name)
-        ctx.log(f"{name}: metamers from {len(inits)} starting points")
         met = Metamer(img.repeat(len(inits), 1, 1, 1), model, initial_image=init_batch)
-        opt = (torch.optim.Adam([met.metamer], 0.007, amsgrad=True) if name == "LuminanceGainControl" else None)
-        start = time.perf_counter()
-        met.synthesize(budget[name][pick], optimizer=opt, stop_criterion=1e-11 if opt else 1e-7,
-                       store_progress=10 if name == "Gaussian" else False, progress=ctx.progress)
-        seconds = time.perf_counter() - start
+        gain = name == "LuminanceGainControl"
+        opt = torch.optim.Adam([met.metamer], s.gain_control_lr, amsgrad=True) if gain else None
+        with ctx.phase(f"{name} metamers"):
+            met.synthesize(iterations[name], optimizer=opt,
+                           stop_criterion=s.gain_control_stop_criterion if gain else s.stop_criterion,
+                           stop_iters_to_check=s.stop_iters_to_check,
+                           store_progress=s.store_every if name == "Gaussian" else False,
+                           progress=ctx.progress_label(f"{name} metamers"),
+                           checkpoint_path=ctx.checkpoint(f"{name}_metamer"), resume=ctx.resume)
+        seconds = met.optimization.history.seconds
         final = met.losses[-1]
         iters = len(met.losses)
         ctx.metric(f"{name}.metamer_seconds", seconds)
@@ -75,15 +107,16 @@ def run(ctx) -> None:
             ctx.metric(f"{name}.metamer_final_loss.{label.replace(' ', '_')}", loss)
 
         with torch.no_grad():
-            panels = [torch.ones_like(img), img, model(img)]
-            for i in range(len(inits)):
+            panels, titles = [], []
+            for i, label in enumerate(inits):
                 x = met.metamer[i : i + 1]
-                panels += [init_batch[i : i + 1], x, model(x)]
-        titles = ["", "target", "model(target)"] + len(inits) * ["initial image", "metamer", "model(metamer)"]
-        ctx.figure(f"{name}_metamers", imshow([p.detach() for p in panels], col_wrap=3, vrange="indep1",
+                panels += [init_batch[i : i + 1], x, model(x) - model(img), x - img]
+                titles += [f"start: {label}", "metamer", "model(metamer) - model(target)", "metamer - target"]
+        ctx.figure(f"{name}_metamers", imshow([p.detach() for p in panels], col_wrap=4, vrange="indep1",
                                               title=titles),
-                   f"{name}: each row starts synthesis from a different image; the model's representation "
-                   "of every metamer matches the target's, while the images differ in what the model ignores.")
+                   f"{name}: each row starts synthesis from a different image (the target is in the first "
+                   "figure). The model's representation of every metamer matches the target's (third column, "
+                   "near zero), while the images differ from the target in what the model ignores (fourth).")
         ax = plot_loss(met)
         ctx.figure(f"{name}_loss", ax.figure, f"{name}: metamer loss per iteration, one line per starting point.")
         if name == "Gaussian":
@@ -91,11 +124,11 @@ def run(ctx) -> None:
                                                        figsize=(9, 4)),
                           "Metamer synthesis from white noise for the Gaussian model.")
 
-        ctx.log(f"{name}: eigendistortions")
-        start = time.perf_counter()
-        eig = Eigendistortion(img, model)
-        eig.synthesize()
-        ctx.metric(f"{name}.eigendistortion_seconds", time.perf_counter() - start)
+        with ctx.phase(f"{name} eigendistortions"):
+            start = time.perf_counter()
+            eig = Eigendistortion(img, model)
+            eig.synthesize()
+            ctx.metric(f"{name}.eigendistortion_seconds", time.perf_counter() - start)
         ctx.metric(f"{name}.eigenvalue_max", eig.eigenvalues[0])
         ctx.metric(f"{name}.eigenvalue_min", eig.eigenvalues[-1])
         d = eig.eigendistortions.detach()

@@ -26,16 +26,19 @@ class CheckpointError(ValueError):
     """A save file does not fit the object it is loaded into, or is not a readable difflens file."""
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], keep_suffix: bool = False) -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
 
-    The temporary file lives in the same folder, so the final ``os.replace`` is
-    atomic on POSIX and Windows; on any error (Ctrl-C included) the temporary
-    file is removed and the previous ``path`` (if any) is left untouched.
+    The temporary file (``.NAME.XXXX.tmp``, with ``path``'s suffix appended when
+    ``keep_suffix`` is set, for writers that choose a format by extension)
+    lives in the same folder, so the final ``os.replace`` is atomic on POSIX
+    and Windows; on any error (Ctrl-C included) the temporary file is removed
+    and the previous ``path`` (if any) is left untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    suffix = ".tmp" + (path.suffix if keep_suffix else "")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
