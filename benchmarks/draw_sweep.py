@@ -10,9 +10,12 @@ the test split's labels then never steer the choice.
     python benchmarks/draw_sweep.py --device cuda --seeds 0-15 --jobs 12 --out sweep.json
 
 Variants are ``name:key=value,key=value`` over ``cluster_weight``,
-``cluster_epochs`` (scores are also taken at every 10 epochs), ``cluster_lr``
+``cluster_epochs`` (scores are also taken at every 10 epochs and at the end), ``cluster_lr``
 and ``shift``/``rotate``/``scale`` (affine jitter of the fine-tuning batches).
-``--pretrain key=value ...`` changes the pre-training ``DrawConfig``.
+``--pretrain key=value ...`` changes the pre-training ``DrawConfig``. The
+fine-tuning is :func:`difflens.draw.experiment.fine_tune`; a row's ``seconds``
+is its phase's wall time from the engine (the autoencoder row: pre-training;
+a variant's rows: the whole fine-tuning phase, scoring included).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import copy
 import json
 import multiprocessing as mp
 import os
-import time
 
 
 def _parse_kv(text: str) -> dict:
@@ -47,17 +49,14 @@ def _scores(model, xtr, ytr, xte, yte, seeds):
 
 def job(args: tuple) -> list[dict]:
     seed, pretrain, variants, device, kmeans_seeds, transductive = args
+    import dataclasses
+
     import torch
 
     torch.set_num_threads(1)
     from difflens.data import load_digits
-    from difflens.draw import (
-        ClusterHead,
-        DrawConfig,
-        DrawTrainer,
-        reconstruction_metrics,
-        run_experiment,
-    )
+    from difflens.draw import DrawConfig, reconstruction_metrics, run_experiment
+    from difflens.draw.experiment import fine_tune
 
     xtr, ytr = load_digits(split="train", device=device)
     xte, yte = load_digits(split="test", device=device)
@@ -67,31 +66,36 @@ def job(args: tuple) -> list[dict]:
         yfit = torch.cat([ytr, yte])
     else:
         xfit, yfit = xtr, ytr
-    start = time.perf_counter()
     base = run_experiment((xfit, yfit), (xte, yte), config, torch.Generator().manual_seed(seed))
-    rows = [{"seed": seed, "variant": "autoencoder", "epochs": 0, "seconds": time.perf_counter() - start,
+    rows = [{"seed": seed, "variant": "autoencoder", "epochs": 0, "seconds": base.metrics["train_seconds"],
              "test_mse": base.metrics["test_mse"], **_scores(base.model, xtr, ytr, xte, yte, kmeans_seeds)}]
     print(json.dumps(rows[-1]), flush=True)
+    steps_per_epoch = len(xfit) // min(config.batch_size, len(xfit))
     for name, v in variants.items():
         v = dict(v)
         model = copy.deepcopy(base.model)
-        gen = torch.Generator().manual_seed(1000 + seed)
-        with torch.no_grad():
-            head = ClusterHead.from_kmeans(model.code(xfit), 10, gen)
         jitter = {k: v.pop(k) for k in ("shift", "rotate", "scale") if k in v}
-        epochs = int(v.pop("cluster_epochs", 40))
-        tuner = DrawTrainer(model, xfit, batch_size=config.batch_size, lr=float(v.pop("cluster_lr", 1e-3)),
-                            epochs=epochs, generator=gen, augment=jitter or None, smoothness=config.smoothness,
-                            cluster=head, cluster_weight=float(v.pop("cluster_weight", 0.1)))
+        tuned = dataclasses.replace(config, cluster_weight=float(v.pop("cluster_weight", 0.1)),
+                                    cluster_epochs=int(v.pop("cluster_epochs", 40)),
+                                    cluster_lr=float(v.pop("cluster_lr", 1e-3)), cluster_augment=jitter or None)
         if v:
             raise ValueError(f"unknown variant keys {sorted(v)}")
-        t0 = time.perf_counter()
-        for done in range(10, epochs + 1, 10):
-            tuner.run(10)
-            rows.append({"seed": seed, "variant": name, "epochs": done, "seconds": time.perf_counter() - t0,
-                         "test_mse": reconstruction_metrics(model, xte)["mse"],
-                         **_scores(model, xtr, ytr, xte, yte, kmeans_seeds)})
-            print(json.dumps(rows[-1]), flush=True)
+        variant_rows: list[dict] = []
+
+        def score(opt, name=name, model=model, variant_rows=variant_rows):  # every 10 epochs, inside the run
+            if opt.iteration % (10 * steps_per_epoch) == 0 or opt.iteration == opt.target:
+                variant_rows.append({"seed": seed, "variant": name, "epochs": opt.iteration // steps_per_epoch,
+                                     "test_mse": reconstruction_metrics(model, xte)["mse"],
+                                     **_scores(model, xtr, ytr, xte, yte, kmeans_seeds)})
+                print(json.dumps(variant_rows[-1]), flush=True)
+
+        tuner = fine_tune(model, xfit, tuned, torch.Generator().manual_seed(1000 + seed), n_clusters=10,
+                          callbacks=(score,))
+        if not tuner.optimization.finished:
+            raise KeyboardInterrupt(f"interrupted during the {name} fine-tuning")
+        for row in variant_rows:  # the phase's wall time (scoring included), from the engine
+            row["seconds"] = tuner.seconds
+        rows += variant_rows
     return rows
 
 

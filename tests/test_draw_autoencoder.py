@@ -88,9 +88,9 @@ def test_tiny_training_reduces_loss():
     trainer.run(8)
     after = reconstruction_metrics(model, x)
     assert after["mse"] < 0.7 * before["mse"] and after["psnr"] > before["psnr"]
-    assert len(trainer.opt.history.snapshots) == 9  # epoch 0 .. 8
-    assert trainer.opt.history.snapshots[-1].shape == (4, 1, 28, 28)
-    assert trainer.opt.history.iterations("test_mse") == [3 * k for k in range(1, 9)]
+    assert len(trainer.optimization.history.snapshots) == 9  # epoch 0 .. 8
+    assert trainer.optimization.history.snapshots[-1].shape == (4, 1, 28, 28)
+    assert trainer.optimization.history.iterations("test_mse") == [3 * k for k in range(1, 9)]
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -109,11 +109,11 @@ def test_resume_equals_uninterrupted(tmp_path):
     resumed = trainer_for(model_c, x)
     resumed.load(tmp_path / "ckpt.pt")
     resumed.run(6 - (2.0 + 1 / 3))
-    assert resumed.opt.iteration == straight.opt.iteration == 18
+    assert resumed.optimization.iteration == straight.optimization.iteration == 18
     for p, q in zip(model_a.parameters(), model_c.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
-    torch.testing.assert_close(straight.opt.history.loss, resumed.opt.history.loss, rtol=0, atol=0)
-    assert len(resumed.opt.history.snapshots) == len(straight.opt.history.snapshots)
+    torch.testing.assert_close(straight.optimization.history.loss, resumed.optimization.history.loss, rtol=0, atol=0)
+    assert len(resumed.optimization.history.snapshots) == len(straight.optimization.history.snapshots)
 
 
 def test_smoothness_penalty_is_the_mean_squared_velocity_change():

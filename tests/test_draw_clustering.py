@@ -102,7 +102,7 @@ def test_cluster_phase_resumes_exactly_and_updates_targets(tmp_path):
     resumed = _tuner(x, seed=7)  # other batch order until the checkpoint restores the sampler
     resumed.load(tmp_path / "c.pt")
     resumed.run(1.5)
-    for p, q in zip(straight.opt.params, resumed.opt.params):
+    for p, q in zip(straight.optimization.params, resumed.optimization.params):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
     torch.testing.assert_close(straight.cluster.targets, resumed.cluster.targets, rtol=0, atol=0)
     with pytest.raises(ValueError, match="cluster_weight"):

@@ -35,7 +35,7 @@ def test_run_experiment_tiny():
     for name in ("codes", "pixels"):
         assert 0 < m[f"hungarian_accuracy_{name}"] <= m[f"kmeans_accuracy_{name}"] <= 1
         assert res.tables[name].sum() == 60
-    assert m["epochs"] == 2 and len(res.trainer.opt.history.snapshots) == 3
+    assert m["epochs"] == 2 and len(res.trainer.optimization.history.snapshots) == 3
     with pytest.raises(ValueError, match="variant"):
         DrawConfig(variant="spline")
 

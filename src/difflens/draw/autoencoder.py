@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .renderer import JOINS, _canvas, gesture_positions, render_markers
+from difflens.tools.rng import default_generator
+
+from .renderer import JOINS, canvas_shape, gesture_positions, render_markers
 
 __all__ = ["Commands", "ConvEncoder", "DrawingAutoencoder", "GestureDecoder", "MLPEncoder", "StaticDecoder", "init_parameters"]
 
@@ -79,7 +81,8 @@ def _mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequ
 class MLPEncoder(nn.Module):
     """Dense network ``(B, C, H, W) -> (B, n_outputs)``: flatten, ``hidden`` ReLU layers, linear output.
 
-    ``generator``: when given, the weights are drawn from it (:func:`init_parameters`).
+    ``generator``: the weights are drawn from it (:func:`init_parameters`); default
+    :func:`~difflens.tools.rng.default_generator` (seed 0), never torch's global generator.
     """
 
     def __init__(self, n_outputs: int, image_shape: Sequence[int] = (1, 28, 28),
@@ -90,8 +93,7 @@ class MLPEncoder(nn.Module):
             n_in *= int(s)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.net = _mlp([n_in, *hidden, int(n_outputs)])
-        if generator is not None:
-            init_parameters(self, generator)
+        init_parameters(self, default_generator(generator))
 
     def forward(self, images: Tensor) -> Tensor:
         return self.net(images.flatten(1))
@@ -116,8 +118,7 @@ class ConvEncoder(nn.Module):
             c, h, w = int(out), (h + 1) // 2, (w + 1) // 2
         self.features = nn.Sequential(*convs)
         self.head = _mlp([c * h * w, *hidden, int(n_outputs)])
-        if generator is not None:
-            init_parameters(self, generator)
+        init_parameters(self, default_generator(generator))
 
     def forward(self, images: Tensor) -> Tensor:
         return self.head(self.features(images).flatten(1))
@@ -133,7 +134,7 @@ class _Decoder(nn.Module):
             raise ValueError(f"need 0 < min_size <= max_size, got {min_size}, {max_size}")
         if join not in JOINS:
             raise ValueError(f"join must be one of {JOINS}, got {join!r}")
-        self.shape = _canvas(shape)
+        self.shape = canvas_shape(shape)
         self.min_size, self.max_size = float(min_size), float(max_size)
         self.join, self.temperature = join, float(temperature)
 

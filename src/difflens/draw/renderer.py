@@ -33,12 +33,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["JOINS", "MarkerRenderer", "gesture_positions", "join_markers", "render_markers"]
+__all__ = ["JOINS", "MarkerRenderer", "canvas_shape", "gesture_positions", "join_markers", "render_markers"]
 
 JOINS = ("max", "softor", "logsumexp", "sum")
 
 
-def _canvas(shape: int | Sequence[int]) -> tuple[int, int]:
+def canvas_shape(shape: int | Sequence[int]) -> tuple[int, int]:
+    """A canvas size ``H`` (square) or ``(H, W)`` as a checked ``(H, W)`` tuple of positive ints."""
     if isinstance(shape, int):
         shape = (shape, shape)
     shape = tuple(int(s) for s in shape)
@@ -89,7 +90,7 @@ def render_markers(
         raise ValueError(f"join must be one of {JOINS}, got {join!r}")
     if join == "logsumexp" and not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    height, width = _canvas(shape)
+    height, width = canvas_shape(shape)
     dtype, device = positions.dtype, positions.device
     u = torch.arange(width, dtype=dtype, device=device) + 0.5  # (W,) column centres
     v = torch.arange(height, dtype=dtype, device=device) + 0.5  # (H,) row centres
@@ -161,7 +162,7 @@ class MarkerRenderer(nn.Module):
         super().__init__()
         if join not in JOINS:
             raise ValueError(f"join must be one of {JOINS}, got {join!r}")
-        self.shape = _canvas(shape)
+        self.shape = canvas_shape(shape)
         self.join = join
         self.temperature = float(temperature)
 

@@ -5,15 +5,16 @@ explicit ``torch.Generator`` and can save/restore its position, so a resumed
 run draws exactly the batches an uninterrupted run would. :class:`DrawTrainer`
 builds one :class:`~difflens.engine.Optimization` over the model's parameters
 with the reconstruction MSE of a fresh batch as the loss, logs the test MSE
-and stores reconstruction snapshots once per epoch, and saves/loads the whole
-run (model, optimizer, sampler, history) in one file.
+and stores reconstruction snapshots once per epoch, and exposes it as
+``trainer.optimization``. ``trainer.run(epochs, checkpoint_path=..., resume=True)``
+continues an interrupted run from its checkpoint to the numbers of an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from difflens.engine import Optimization, TimeBudget
+from difflens.tools.rng import default_generator
 
 __all__ = ["BatchSampler", "DrawTrainer", "batched_codes", "random_affine", "reconstruction_metrics"]
 
@@ -31,7 +33,8 @@ class BatchSampler:
     """Shuffled index batches of ``batch_size`` from ``range(n)``; a new permutation each epoch.
 
     The last incomplete batch of an epoch is dropped (every batch has the same
-    size). ``generator`` is a CPU ``torch.Generator`` (default: seeded with 0);
+    size). ``generator`` is a CPU ``torch.Generator`` (default
+    :func:`~difflens.tools.rng.default_generator`, seed 0);
     :meth:`state_dict` holds its state and the position in the current epoch.
     """
 
@@ -41,8 +44,7 @@ class BatchSampler:
         if not 1 <= int(batch_size):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.n, self.batch_size = int(n), min(int(batch_size), int(n))
-        if generator is None:
-            generator = torch.Generator().manual_seed(0)
+        generator = default_generator(generator)
         if generator.device.type != "cpu":
             raise ValueError("BatchSampler needs a CPU torch.Generator")
         self.generator = generator
@@ -125,7 +127,7 @@ class DrawTrainer:
     images: training images, on the model's device.
     batch_size, lr: mini-batch size (default 64) and Adam learning rate (default 1e-3).
     epochs: the planned length; sets the cosine learning-rate decay to 0 (``None``: constant rate).
-    generator: CPU generator of the batch order (default seeded with 0).
+    generator: CPU generator of the batch order (default :func:`~difflens.tools.rng.default_generator`).
     test_images: optional images whose MSE is logged as ``"test_mse"`` after each epoch.
     snapshot_images: optional images whose reconstructions are stored after each epoch
         (``history.snapshots``, for the training animation).
@@ -141,9 +143,20 @@ class DrawTrainer:
         the loss (IDEC), the centres train with the encoder, and the targets ``P`` of all training
         images are recomputed from their unaugmented codes at the start and after every epoch.
     cluster_weight: weight of that term (default 0.1, IDEC's).
-    time_budget: seconds after which training stops at the end of an epoch (``None``: no limit).
-    checkpoint_path: a file written atomically after every ``checkpoint_epochs`` epochs and at the end.
-    progress: ``True`` or a description for a tqdm bar.
+    time_budget: seconds after which training stops at the end of an epoch (default ``None``: no limit,
+        training runs the epochs asked for, so one seed gives the same numbers under any machine load).
+    checkpoint_epochs: with a ``checkpoint_path`` given to :meth:`run`, the checkpoint is also written
+        every this many epochs (default 5), besides at the end of a run and on an interrupt.
+    progress: ``True`` or a description for a progress bar.
+    callbacks: ``fn(optimization)`` called after each epoch, after the trainer's own (cluster targets,
+        test MSE); one raising ``KeyboardInterrupt`` stops the run as Ctrl-C does.
+
+    Attributes
+    ----------
+    optimization: the :class:`~difflens.engine.Optimization` the trainer builds, configures and runs:
+        ``optimization.history`` has the loss per step, ``"test_mse"`` per epoch, the snapshots and the
+        wall time (``history.seconds``); ``optimization.stop_reason`` says why the last run ended
+        (``"interrupted"`` after Ctrl-C, SIGTERM or a callback's ``KeyboardInterrupt``).
     """
 
     def __init__(self, model: nn.Module, images: Tensor, batch_size: int = 64, lr: float = 1e-3,
@@ -151,8 +164,7 @@ class DrawTrainer:
                  test_images: Tensor | None = None, snapshot_images: Tensor | None = None,
                  augment: dict[str, float] | None = None, smoothness: float = 0.0,
                  cluster: nn.Module | None = None, cluster_weight: float = 0.1,
-                 time_budget: float | None = None, checkpoint_path: str | os.PathLike | None = None,
-                 checkpoint_epochs: int = 5, progress: bool | str = False,
+                 time_budget: float | None = None, checkpoint_epochs: int = 5, progress: bool | str = False,
                  callbacks: tuple[Callable[[Optimization], None], ...] = ()):
         if images.ndim != 4:
             raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
@@ -177,7 +189,8 @@ class DrawTrainer:
                 raise ValueError(f"cluster_weight must be >= 0, got {cluster_weight}")
             self._update_targets()
         self.steps_per_epoch = self.sampler.batches_per_epoch
-        self.seconds = 0.0
+        if isinstance(checkpoint_epochs, bool) or not isinstance(checkpoint_epochs, int) or checkpoint_epochs < 1:
+            raise ValueError(f"checkpoint_epochs must be a positive integer, got {checkpoint_epochs!r}")
         scheduler = None
         if epochs is not None:
             total = int(epochs) * self.steps_per_epoch
@@ -188,7 +201,7 @@ class DrawTrainer:
                 with torch.no_grad():
                     return self.model(self.snapshot_images).detach().cpu()
         trained = model if cluster is None else nn.ModuleDict({"model": model, "cluster": cluster})
-        self.opt = Optimization(
+        self.optimization = Optimization(
             trained, self._loss, optimizer=lambda params: torch.optim.Adam(params, lr=lr),
             scheduler=scheduler,
             stop_rules=[TimeBudget(time_budget)] if time_budget else [],
@@ -196,8 +209,7 @@ class DrawTrainer:
             snapshot_every=self.steps_per_epoch if snapshot_images is not None else None,
             snapshot_fn=snapshot_fn, record_change=False, progress=progress,
             callbacks=(self._update_targets, self._log_test, *callbacks), state={"sampler": self.sampler},
-            checkpoint_path=checkpoint_path,
-            checkpoint_every=self.steps_per_epoch * int(checkpoint_epochs) if checkpoint_path else None,
+            checkpoint_every=self.steps_per_epoch * checkpoint_epochs,
         )
 
     def _loss(self) -> Tensor:
@@ -229,22 +241,45 @@ class DrawTrainer:
     @property
     def epoch(self) -> float:
         """Epochs completed (fractional inside an epoch)."""
-        return self.opt.iteration / self.steps_per_epoch
+        return self.optimization.iteration / self.steps_per_epoch
 
-    def run(self, epochs: float) -> DrawTrainer:
-        """Train ``epochs`` more epochs (or until the time budget); call again to continue."""
+    @property
+    def seconds(self) -> float:
+        """Wall seconds spent training, over every run and resume (``optimization.history.seconds``)."""
+        return self.optimization.history.seconds
+
+    def run(self, epochs: float, *, checkpoint_path: str | os.PathLike | None = None,
+            resume: bool = False) -> DrawTrainer:
+        """Train ``epochs`` more epochs (rounded to whole steps; or until the time budget); returns ``self``.
+
+        Parameters
+        ----------
+        epochs : float
+            Epochs to train (>= 0).
+        checkpoint_path : path-like, optional
+            The run's checkpoint (model, Adam, schedule, sampler and its generator, history),
+            written atomically every ``checkpoint_epochs`` epochs, at the end and on an interrupt.
+        resume : bool
+            With ``checkpoint_path`` existing: load it and finish the run it records (to the
+            step that run was going to; nothing runs if it had finished), giving the numbers
+            of an uninterrupted run. Without the file the run starts as usual.
+
+        Notes
+        -----
+        After an interrupt ``optimization.stop_reason`` is ``"interrupted"``; callers that go on
+        to another phase must check it (see :func:`~difflens.draw.experiment.run_experiment`).
+        """
+        if not float(epochs) >= 0:
+            raise ValueError(f"epochs must be >= 0, got {epochs}")
         steps = int(round(float(epochs) * self.steps_per_epoch))
-        start = time.perf_counter()
-        self.opt.run(steps)
-        self.seconds += time.perf_counter() - start
+        self.optimization.configure(checkpoint_path=checkpoint_path)
+        self.optimization.run(steps, resume=resume)
         return self
 
     def save(self, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
         """One atomic file with the optimisation state (model weights, Adam, sampler, history)."""
-        return self.opt.save(path, extra={"seconds": self.seconds, **(extra or {})})
+        return self.optimization.save(path, extra=extra)
 
     def load(self, path: str | os.PathLike) -> dict[str, Any]:
-        """Restore a :meth:`save` file; training then continues exactly where it stopped."""
-        extra = self.opt.load(path, map_location=self.opt.device)
-        self.seconds = float(extra.get("seconds", 0.0))
-        return extra
+        """Restore a :meth:`save` file (or a checkpoint); training then continues exactly where it stopped."""
+        return self.optimization.load(path, map_location=self.optimization.device)
