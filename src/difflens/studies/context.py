@@ -126,10 +126,8 @@ class StudyContext:
         """Mark a stretch of work: an interrupt inside it is reported as ``phase=name``."""
         outer, self.phase_name = self.phase_name, name
         self.log(name)
-        try:
-            yield
-        finally:
-            self.phase_name = outer
+        yield  # on an exception phase_name stays: the runner reports where the run stopped
+        self.phase_name = outer
         self.update()
 
     def checkpoint(self, name: str) -> Path:
