@@ -15,6 +15,7 @@ from difflens.draw.autoencoder import (
 )
 from difflens.draw.renderer import render_markers
 from difflens.draw.train import BatchSampler, DrawTrainer, reconstruction_metrics
+from difflens.tools.io import CheckpointError
 
 
 def test_static_decoder_maps_raw_outputs_to_bounded_commands():
@@ -68,7 +69,7 @@ def test_sampler_epochs_and_state():
     s.load_state_dict(state)
     for a in later:
         torch.testing.assert_close(s.next(), a)
-    with pytest.raises(ValueError, match="n=10"):
+    with pytest.raises(CheckpointError, match="n=10"):
         BatchSampler(11, 4).load_state_dict(state)
 
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from difflens.engine import Optimization, TimeBudget
+from difflens.tools.io import CheckpointError
 from difflens.tools.rng import default_generator
 
 __all__ = ["BatchSampler", "DrawTrainer", "batched_codes", "random_affine", "reconstruction_metrics"]
@@ -71,7 +72,7 @@ class BatchSampler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if (state["n"], state["batch_size"]) != (self.n, self.batch_size):
-            raise ValueError(f"sampler state is for n={state['n']}, batch_size={state['batch_size']}; "
+            raise CheckpointError(f"sampler state is for n={state['n']}, batch_size={state['batch_size']}; "
                              f"this sampler has n={self.n}, batch_size={self.batch_size}")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self.permutation = state["permutation"].clone()
