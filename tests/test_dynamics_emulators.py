@@ -11,13 +11,14 @@ from difflens.dynamics import (
     LSTMNet,
     StateBlowUpError,
     TrainConfig,
-    emulator_optimization,
     fcRNN,
     integrate,
     make_emulator,
+    train_emulator,
     validation_loss,
 )
 from difflens.dynamics.data import TrajectoryData
+from difflens.tools.io import load_file
 
 
 
@@ -107,38 +108,112 @@ def test_blown_up_rollout_names_the_step():
         em.rollout(ctx, 400, max_abs=None)  # 11^n overflows float32
 
 
-def make_run(data, seed_init=0, seed_data=1):
-    em = make_emulator("rnn", 8, 1, 5, data, generator=torch.Generator().manual_seed(seed_init))
-    cfg = TrainConfig(iterations=8, batch_size=6, lr=1e-2, lr_final=1e-3, rollout_steps=3, noise=0.01)
-    opt = emulator_optimization(em, data.train, cfg, torch.Generator().manual_seed(seed_data), val=data.val,
-                                val_every=2)
-    return em, opt
+CFG = TrainConfig(iterations=8, batch_size=6, lr=1e-2, lr_final=1e-3, rollout_steps=3, noise=0.01)
 
 
-def test_resumed_training_equals_uninterrupted(tmp_path):
+def fresh(data, seed_init=0):
+    return make_emulator("rnn", 8, 1, 5, data, generator=torch.Generator().manual_seed(seed_init))
+
+
+def train(em, data, seed_data=1, **kwargs):
+    return train_emulator(em, data.train, CFG, torch.Generator().manual_seed(seed_data), val=data.val, val_every=2,
+                          snapshot_every=2, **kwargs)
+
+
+class InterruptAt:
+    def __init__(self, iteration):
+        self.iteration, self.fired = iteration, False
+
+    def __call__(self, opt):
+        if opt.iteration == self.iteration and not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+
+
+def test_interrupted_training_resumed_from_its_checkpoint_equals_uninterrupted(tmp_path):
     data = tiny_data()
-    em_a, opt_a = make_run(data)
-    opt_a.run(8)
+    em_a = fresh(data)
+    opt_a = train(em_a, data)  # run by train_emulator itself, timed by the engine
+    assert opt_a.iteration == CFG.iterations and opt_a.finished and opt_a.module is em_a
+    assert opt_a.history.seconds > 0 and opt_a.history.snapshot_iterations == [0, 2, 4, 6, 8]
 
-    _, opt_b = make_run(data)
-    opt_b.run(5)
-    opt_b.save(tmp_path / "ckpt.pt")
-    # a fresh process: different initial weights and a differently seeded sampler, then load
-    em_c, opt_c = make_run(data, seed_init=7, seed_data=99)
-    opt_c.load(tmp_path / "ckpt.pt")
-    opt_c.run(3)
+    ckpt = tmp_path / "training.pt"
+    em_b = fresh(data)
+    opt_b = train(em_b, data, callbacks=[InterruptAt(4)], checkpoint_path=ckpt)
+    assert opt_b.stop_reason == "interrupted" and not opt_b.finished and opt_b.iteration == 4 and ckpt.is_file()
 
-    assert opt_c.iteration == 8
-    for (name, a), c in zip(em_a.state_dict().items(), em_c.state_dict().values()):
-        assert torch.equal(a, c), name
+    # a fresh process: other initial weights, no data scales, a differently seeded sampler; same call + resume
+    em_c = make_emulator("rnn", 8, 1, 5, None, generator=torch.Generator().manual_seed(7))
+    opt_c = train_emulator(em_c, data.train, CFG, torch.Generator().manual_seed(99), val=data.val, val_every=2,
+                           snapshot_every=2, checkpoint_path=ckpt, resume=True)
+    assert opt_c.iteration == 8 and opt_c.finished
+    sa, sc = em_a.state_dict(), em_c.state_dict()
+    assert list(sa) == list(sc)
+    for name in sa:
+        assert torch.equal(sa[name], sc[name]), name  # parameters and normalisation buffers
     assert torch.equal(opt_a.history.loss, opt_c.history.loss)
     assert opt_a.history["val_loss"].tolist() == opt_c.history["val_loss"].tolist()
+    assert opt_a.history.snapshot_iterations == opt_c.history.snapshot_iterations
+    for x, y in zip(opt_a.history.snapshots, opt_c.history.snapshots):
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    # resuming a finished run runs nothing
+    again = train_emulator(em_c, data.train, CFG, torch.Generator().manual_seed(5), checkpoint_path=ckpt, resume=True)
+    assert again.iteration == 8 and torch.equal(again.history.loss, opt_a.history.loss)
+
+
+def test_checkpoint_holds_the_emulator_buffers_once(tmp_path):
+    data = tiny_data()
+    em = fresh(data)
+    train(em, data, checkpoint_path=tmp_path / "c.pt")
+    saved = load_file(tmp_path / "c.pt")
+    assert set(saved["state"]) == {"sampler"}
+    assert set(saved["buffers"]) == {"mean", "std", "delta_std", "delta2_std"}
+    assert torch.equal(saved["buffers"]["std"], em.std)
+
+
+def test_train_emulator_names_bad_data():
+    data = tiny_data()
+    bad = data.train.clone()
+    bad[1, 7, 2] = float("nan")
+    with pytest.raises(ValueError, match="train contains NaN or inf"):
+        train_emulator(fresh(data), bad, CFG, torch.Generator())
+    with pytest.raises(ValueError, match=r"val must be trajectories of shape \(n, T, 3\)"):
+        train_emulator(fresh(data), data.train, CFG, torch.Generator(), val=data.val[0])
 
 
 def test_training_lowers_the_loss():
     data = tiny_data()
     em = make_emulator("rnn", 16, 1, 5, data, generator=torch.Generator().manual_seed(0))
-    cfg = TrainConfig(iterations=60, batch_size=32, lr=1e-2, lr_final=1e-3, rollout_steps=1)
+    cfg = TrainConfig(iterations=120, batch_size=32, lr=1e-2, lr_final=1e-3, rollout_steps=1)
     before = validation_loss(em, data.train.float(), 1)
-    emulator_optimization(em, data.train, cfg, torch.Generator().manual_seed(1)).run(cfg.iterations)
+    train_emulator(em, data.train, cfg, torch.Generator().manual_seed(1))
     assert validation_loss(em, data.train.float(), 1) < 0.2 * before
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_forward_and_rollout_name_non_finite_windows(bad):
+    data = tiny_data()
+    em = fresh(data)
+    ctx = data.val[:, :10].float().repeat(3, 1, 1)
+    ctx[2, 4, 1] = bad
+    for call in (lambda: em(ctx), lambda: em.rollout(ctx, 5), lambda: em.rollout(ctx, 0)):
+        with pytest.raises(ValueError, match=r"contains NaN or inf \(batch element\(s\) \[2\]\)"):
+            call()
+
+
+def test_equal_seeds_give_identical_emulators_without_touching_the_global_rng():
+    data = tiny_data()
+    torch.manual_seed(1234)
+    state = torch.get_rng_state()
+    for kind in ("rnn", "gru", "lstm"):
+        a = make_emulator(kind, 8, 2, 5, data, linear_skip=True, generator=torch.Generator().manual_seed(3))
+        b = make_emulator(kind, 8, 2, 5, data, linear_skip=True, generator=torch.Generator().manual_seed(3))
+        c = make_emulator(kind, 8, 2, 5, data, linear_skip=True, generator=torch.Generator().manual_seed(4))
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+        assert not torch.equal(a.net.rnn.weight_hh_l0, c.net.rnn.weight_hh_l0)
+        # PyTorch's default initialisation distribution: U(-1/sqrt(hidden), 1/sqrt(hidden))
+        w = torch.cat([p.flatten() for p in a.net.parameters()])
+        assert w.abs().max() <= 8 ** -0.5 and w.abs().max() > 0.9 * 8 ** -0.5
+    assert torch.equal(torch.get_rng_state(), state)  # neither used nor reseeded
+    assert torch.equal(fcRNN(3, 4, 3).fc.weight, fcRNN(3, 4, 3).fc.weight)  # default: the default generator
+    assert torch.equal(torch.get_rng_state(), state)

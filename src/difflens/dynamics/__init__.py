@@ -6,7 +6,7 @@
 * data: :func:`make_dataset`, :class:`TrajectoryData`, :func:`ground_truth`.
 * emulators: :class:`fcRNN` (the seed's), :class:`GRUNet`, :class:`LSTMNet`,
   :class:`Emulator`, :func:`make_emulator`; training on the engine:
-  :class:`TrainConfig`, :func:`train_emulator`, :func:`emulator_optimization`.
+  :class:`TrainConfig`, :func:`train_emulator` (builds, runs and returns the engine).
 * predictability: :func:`lyapunov_spectrum`, :func:`emulator_lyapunov`,
   :func:`valid_prediction_time`, :func:`error_growth`, :func:`attractor_report`,
   :func:`finite_time_growth` (eigendistortions of the flow map).
@@ -25,7 +25,7 @@ _EXPORTS = {
     "fcRNN": "emulators", "GRUNet": "emulators", "LSTMNet": "emulators", "Emulator": "emulators",
     "make_emulator": "emulators",
     "TrainConfig": "training", "WindowSampler": "training", "train_emulator": "training",
-    "emulator_optimization": "training", "rollout_loss": "training", "validation_loss": "training",
+    "rollout_loss": "training", "validation_loss": "training",
     "lyapunov_spectrum": "lyapunov", "emulator_lyapunov": "lyapunov", "flow_step": "lyapunov",
     "LyapunovResult": "lyapunov",
     "nrmse": "metrics", "valid_prediction_time": "metrics", "error_growth": "metrics",

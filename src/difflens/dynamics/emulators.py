@@ -11,32 +11,72 @@ states. Inputs and outputs of an :class:`Emulator` are in physical units.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
+from difflens.tools.rng import default_generator
+
 from .integrators import check_finite_states
 
-__all__ = ["NETS", "Emulator", "GRUNet", "LSTMNet", "fcRNN", "make_emulator"]
+__all__ = ["NETS", "Emulator", "GRUNet", "LSTMNet", "fcRNN", "init_uniform_", "make_emulator",
+           "uninitialised"]
+
+
+def uninitialised(cls: type[nn.Module], *args, **kwargs) -> nn.Module:
+    """``cls(*args, **kwargs)`` with uninitialised CPU storage: built on the meta device, so its
+    ``reset_parameters`` draws nothing from torch's global RNG (``nn.utils.skip_init`` for any module
+    taking ``device=``)."""
+    return cls(*args, device="meta", **kwargs).to_empty(device="cpu")
+
+
+def init_uniform_(module: nn.Module, bound: float, generator: torch.Generator) -> nn.Module:
+    """Draw every parameter of ``module`` from U(-bound, bound) with ``generator``, in ``named_parameters`` order.
+
+    The draws are float64 on the generator's device, then cast and moved to
+    each parameter, so one seed gives the same weights (up to rounding) for
+    float32 and float64 modules on any device. Torch's global RNG is not used.
+    Returns ``module``.
+    """
+    g = default_generator(generator)
+    with torch.no_grad():
+        for p in module.parameters():
+            u = torch.rand(p.shape, generator=g, device=g.device, dtype=torch.float64)
+            p.copy_(((2.0 * u - 1.0) * bound).to(device=p.device, dtype=p.dtype))
+    return module
 
 
 class _RecurrentNet(nn.Module):
-    """Batch-first recurrent layers (zero initial state) and a linear head on the last output."""
+    """Batch-first recurrent layers (zero initial state) and a linear head on the last output.
+
+    Weights are initialised as PyTorch initialises ``nn.RNN``/``nn.GRU``/
+    ``nn.LSTM`` and ``nn.Linear`` (all U(-1/sqrt(hidden_dim), 1/sqrt(hidden_dim)),
+    since the head's fan-in is ``hidden_dim``), but drawn from ``generator``
+    (default :func:`~difflens.tools.rng.default_generator`), never from torch's
+    global RNG.
+    """
 
     rnn_kind = "rnn"
 
-    def __init__(self, input_size: int = 3, hidden_dim: int = 64, output_size: int = 3, n_layers: int = 1) -> None:
+    def __init__(self, input_size: int = 3, hidden_dim: int = 64, output_size: int = 3, n_layers: int = 1,
+                 *, generator: torch.Generator | None = None) -> None:
         super().__init__()
         for name, v in (("input_size", input_size), ("hidden_dim", hidden_dim), ("output_size", output_size),
                         ("n_layers", n_layers)):
             if int(v) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v}")
+        generator = default_generator(generator)
         self.input_size, self.hidden_dim, self.n_layers = int(input_size), int(hidden_dim), int(n_layers)
         self.output_size = int(output_size)
+        # built without initialising (meta device, then empty CPU storage): no draw from the global RNG
         self.rnn = self._make_rnn()
-        self.fc = nn.Linear(self.hidden_dim, self.output_size)
+        self.fc = uninitialised(nn.Linear, self.hidden_dim, self.output_size)
+        init_uniform_(self, 1.0 / math.sqrt(self.hidden_dim), generator)
 
     def _make_rnn(self) -> nn.Module:
-        return nn.RNN(self.input_size, self.hidden_dim, self.n_layers, nonlinearity="relu", batch_first=True)
+        return uninitialised(nn.RNN, self.input_size, self.hidden_dim, self.n_layers, nonlinearity="relu",
+                                  batch_first=True)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x``: ``(B, L, input_size)`` -> ``(B, output_size)`` from the last time step."""
@@ -59,7 +99,7 @@ class GRUNet(_RecurrentNet):
     rnn_kind = "gru"
 
     def _make_rnn(self) -> nn.Module:
-        return nn.GRU(self.input_size, self.hidden_dim, self.n_layers, batch_first=True)
+        return uninitialised(nn.GRU, self.input_size, self.hidden_dim, self.n_layers, batch_first=True)
 
 
 class LSTMNet(_RecurrentNet):
@@ -68,7 +108,7 @@ class LSTMNet(_RecurrentNet):
     rnn_kind = "lstm"
 
     def _make_rnn(self) -> nn.Module:
-        return nn.LSTM(self.input_size, self.hidden_dim, self.n_layers, batch_first=True)
+        return uninitialised(nn.LSTM, self.input_size, self.hidden_dim, self.n_layers, batch_first=True)
 
 
 NETS = {"rnn": fcRNN, "gru": GRUNet, "lstm": LSTMNet}
@@ -133,7 +173,7 @@ class Emulator(nn.Module):
             self.register_buffer(name, v.detach().clone().to(dtype))
         self.skip = None
         if linear_skip:
-            self.skip = nn.Linear(d, d, bias=False).to(dtype)
+            self.skip = uninitialised(nn.Linear, d, d, bias=False, dtype=dtype)
             nn.init.zeros_(self.skip.weight)
 
     def _check_window(self, window: Tensor, what: str = "window") -> None:
@@ -146,9 +186,20 @@ class Emulator(nn.Module):
         if window.device != self.mean.device:
             raise ValueError(f"{what} is on {window.device} but the emulator is on {self.mean.device}; "
                              "move one of them with .to()")
+        if not window.is_floating_point():
+            raise TypeError(f"{what} must be a floating-point tensor, got {window.dtype}")
+        finite = torch.isfinite(window.detach())
+        if not bool(finite.all()):  # once per call: one host sync
+            bad = (~finite).reshape(window.shape[0], -1).any(1).nonzero()[:, 0].tolist()
+            raise ValueError(f"{what} contains NaN or inf (batch element(s) {bad[:10]}"
+                             f"{' ...' if len(bad) > 10 else ''}); the emulator needs finite states")
 
     def forward(self, window: Tensor) -> Tensor:
-        """Next state ``(B, d)`` after the last of ``window`` ``(B, L >= context, d)`` (uses the last ``context``)."""
+        """Next state ``(B, d)`` after the last of ``window`` ``(B, L >= context, d)`` (uses the last ``context``).
+
+        Raises ``ValueError`` for a window of the wrong shape or device, or
+        containing NaN or inf (checked once per call).
+        """
         self._check_window(window)
         return self._step(window[:, -self.context:])
 
@@ -170,9 +221,11 @@ class Emulator(nn.Module):
         """Feed predictions back: ``n_steps`` new states ``(B, n_steps, d)`` after ``context`` ``(B, L, d)``.
 
         Differentiable when gradients are enabled (used by the multi-step
-        training loss). Raises :class:`~difflens.dynamics.StateBlowUpError`
-        naming the first step with NaN/inf or ``|x| > max_abs`` (``None``:
-        only NaN/inf).
+        training loss). Raises ``ValueError`` when ``context`` has the wrong
+        shape or device or contains NaN or inf (checked once per call, not per
+        step), and :class:`~difflens.dynamics.StateBlowUpError` naming the
+        first predicted step with NaN/inf or ``|x| > max_abs`` (``None``: only
+        NaN/inf).
         """
         self._check_window(context, "context")
         if int(n_steps) < 0:
@@ -197,19 +250,19 @@ def make_emulator(kind: str = "rnn", hidden: int = 64, layers: int = 1, context:
     """Build an :class:`Emulator` with a fresh ``kind`` net (``"rnn"`` = the seed's fcRNN, ``"gru"``, ``"lstm"``).
 
     ``data`` (a :class:`~difflens.dynamics.data.TrajectoryData`) supplies the
-    scales; ``generator`` seeds the weight initialisation (PyTorch's default
-    init, drawn under a forked RNG so the global one is untouched).
-    ``recurrent_init`` scales the initial hidden-to-hidden weights (0: the net
-    starts as a function of the last state only and learns to use the history).
+    scales; every initial weight is drawn from ``generator`` (PyTorch's default
+    initialisation distributions, see :func:`init_uniform_`; torch's global RNG
+    is neither used nor changed), so equal-seeded generators give identical
+    emulators. ``recurrent_init`` scales the initial hidden-to-hidden weights
+    (0: the net starts as a function of the last state only and learns to use
+    the history).
     """
     if kind not in NETS:
         raise ValueError(f"kind must be one of {sorted(NETS)}, got {kind!r}")
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     d = int(data.train.shape[-1]) if data is not None else 3
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-        net = NETS[kind](d if inputs == "state" else 2 * d, hidden, d, layers)
+    net = NETS[kind](d if inputs == "state" else 2 * d, hidden, d, layers, generator=generator)
     with torch.no_grad():
         for name, p in net.rnn.named_parameters():
             if name.startswith("weight_hh"):

@@ -1,10 +1,12 @@
 """Training an :class:`~difflens.dynamics.emulators.Emulator` on the shared engine.
 
-Mini-batches of windows come from a :class:`WindowSampler` that owns an explicit
-``torch.Generator`` and saves it in ``state_dict``; it is registered with the
-:class:`~difflens.engine.Optimization` as tracked ``state`` (with the model's
-buffers), so a run saved and resumed draws the same batches and ends with the
-same weights as an uninterrupted one.
+:func:`train_emulator` builds one :class:`~difflens.engine.Optimization`, runs
+it and returns it (checkpointed with ``checkpoint_path``, continued with
+``resume=True``). Mini-batches of windows come from a :class:`WindowSampler`
+that owns an explicit ``torch.Generator`` and saves it in ``state_dict``; it is
+registered with the engine as tracked ``state`` (the emulator's normalisation
+buffers are saved by the engine with the module), so a run saved and resumed
+draws the same batches and ends with the same weights as an uninterrupted one.
 
 The loss is a multi-step rollout loss: from ``context`` true states the emulator
 predicts ``rollout_steps`` states autoregressively (its own predictions fed
@@ -16,6 +18,7 @@ Optional Gaussian input noise (``noise`` x the state std) is added to the contex
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -23,10 +26,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from difflens.tools.rng import default_generator
+
 from .emulators import Emulator
 
-__all__ = ["ClippedAdam", "TrainConfig", "WindowSampler", "emulator_optimization", "rollout_loss", "train_emulator",
-           "validation_loss"]
+__all__ = ["ClippedAdam", "TrainConfig", "WindowSampler", "rollout_loss", "train_emulator", "validation_loss"]
 
 
 class WindowSampler:
@@ -104,11 +108,17 @@ class TrainConfig:
 
 def rollout_loss(emulator: Emulator, windows: Tensor, rollout_steps: int, noise: float = 0.0,
                  generator: torch.Generator | None = None) -> Tensor:
-    """Mean squared rollout error (in units of ``delta_std``) of ``windows`` ``(B, context + rollout_steps, d)``."""
+    """Mean squared rollout error (in units of ``delta_std``) of ``windows`` ``(B, context + rollout_steps, d)``.
+
+    ``noise`` > 0 adds ``noise * std`` Gaussian noise to the context, drawn
+    from ``generator`` (default :func:`~difflens.tools.rng.default_generator`:
+    the same noise at every call).
+    """
     c = emulator.context
     ctx, target = windows[:, :c], windows[:, c:c + rollout_steps]
     if noise > 0:
-        eps = torch.randn(ctx.shape, generator=generator, dtype=ctx.dtype).to(ctx.device)
+        g = default_generator(generator)
+        eps = torch.randn(ctx.shape, generator=g, device=g.device, dtype=ctx.dtype).to(ctx.device)
         ctx = ctx + noise * emulator.std * eps
     pred = emulator.rollout(ctx, rollout_steps, max_abs=None)
     return ((pred - target) / emulator.delta_std).square().mean()
@@ -128,20 +138,38 @@ def validation_loss(emulator: Emulator, trajectories: Tensor, rollout_steps: int
         return float(rollout_loss(emulator, win, rollout_steps))
 
 
-def emulator_optimization(emulator: Emulator, train: Tensor, config: TrainConfig, generator: torch.Generator,
-                          val: Tensor | None = None, val_every: int = 100, snapshot_every: int | None = None,
-                          callbacks: Sequence[Callable] = (), progress: bool | str = False,
-                          checkpoint_path=None, checkpoint_every: int | None = None):
-    """Build (do not run) the :class:`~difflens.engine.Optimization` that trains ``emulator``.
+class ClippedAdam(torch.optim.Adam):
+    """Adam that clips the gradient norm to ``clip`` (None: no clipping) before each step."""
 
-    ``train``: ``(n, T, d)`` trajectories in physical units (cast to the
-    emulator's dtype). ``val``: optional validation trajectories; every
-    ``val_every`` iterations their one-step loss is logged as ``val_loss``.
-    ``snapshot_every``: store a copy of the emulator's ``state_dict`` in
-    ``history.snapshots`` (for the training animations). Call ``.run(n)`` on
-    the result; ``.save``/``.load`` checkpoint it (sampler and model buffers
-    included).
-    """
+    def __init__(self, params, clip: float | None = None, **kwargs) -> None:
+        super().__init__(params, **kwargs)
+        self.clip = clip
+
+    def step(self, closure=None):  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if self.clip is not None:
+            torch.nn.utils.clip_grad_norm_([p for g in self.param_groups for p in g["params"]], self.clip)
+        super().step()
+        return loss
+
+
+def _check_trajectories(x: Tensor, emulator: Emulator, what: str) -> None:
+    if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[-1] != emulator.dim:
+        shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{what} must be trajectories of shape (n, T, {emulator.dim}), got {shape}")
+    if not x.is_floating_point():
+        raise TypeError(f"{what} must be a floating-point tensor, got {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{what} contains NaN or inf")
+
+
+def _build(emulator: Emulator, train: Tensor, config: TrainConfig, generator: torch.Generator,
+           val: Tensor | None, val_every: int, snapshot_every: int | None, callbacks: Sequence[Callable],
+           progress: bool | str, checkpoint_every: int | None):
+    """The engine that trains ``emulator`` (see :func:`train_emulator`)."""
     from difflens.engine import Optimization
 
     dtype = emulator.mean.dtype
@@ -174,58 +202,73 @@ def emulator_optimization(emulator: Emulator, train: Tensor, config: TrainConfig
         def log_val(opt) -> None:
             if opt.iteration % val_every == 0:
                 opt.history.log("val_loss", validation_loss(emulator, val_t, 1), opt.iteration)
-        cbs.insert(0, log_val)
+        cbs.insert(0, log_val)  # before the caller's callbacks: an interrupt raised there keeps this entry
+    # the emulator's normalisation buffers are saved by the engine with the module (once); the sampler
+    # (its generator, which also draws the input noise, and its draw count) is the only other state
     return Optimization(
         emulator, loss_fn, optimizer=optimizer, scheduler=scheduler, stop_rules=(),
         check_every=val_every if val is not None else 50, record_change=False,
         snapshot_every=snapshot_every,
         snapshot_fn=lambda: {k: v.detach().clone() for k, v in emulator.state_dict().items()},
-        progress=progress, callbacks=cbs, state={"sampler": sampler, "model_buffers": _Buffers(emulator)},
-        checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
+        progress=progress, callbacks=cbs, state={"sampler": sampler}, checkpoint_every=checkpoint_every)
 
 
-class ClippedAdam(torch.optim.Adam):
-    """Adam that clips the gradient norm to ``clip`` (None: no clipping) before each step."""
+def train_emulator(emulator: Emulator, train: Tensor, config: TrainConfig, generator: torch.Generator, *,
+                   val: Tensor | None = None, val_every: int = 100, snapshot_every: int | None = None,
+                   callbacks: Sequence[Callable] = (), progress: bool | str = False,
+                   checkpoint_path: str | os.PathLike | None = None, checkpoint_every: int | None = None,
+                   resume: bool = False):
+    """Train ``emulator`` in place for ``config.iterations`` steps; returns the run :class:`~difflens.engine.Optimization`.
 
-    def __init__(self, params, clip: float | None = None, **kwargs) -> None:
-        super().__init__(params, **kwargs)
-        self.clip = clip
+    Parameters
+    ----------
+    emulator : Emulator
+        Trained in place (its parameters; its normalisation buffers are kept
+        and saved with the checkpoint).
+    train : Tensor
+        ``(n, T, d)`` trajectories in physical units (cast to the emulator's
+        dtype and device); windows of ``context + rollout_steps`` states are
+        drawn from them.
+    config : TrainConfig
+        Iterations, batch size, learning-rate schedule, rollout loss, noise.
+    generator : torch.Generator
+        A CPU generator drawing every batch and the input noise; its state is
+        checkpointed, so one seed gives one run.
+    val : Tensor, optional
+        Validation trajectories ``(n, T, d)``; every ``val_every`` iterations
+        (default 100) their one-step loss is logged as ``history["val_loss"]``.
+    snapshot_every : int, optional
+        Store a copy of the emulator's ``state_dict`` in ``history.snapshots``
+        every this many iterations (for the training animations).
+    callbacks : sequence of callables
+        ``fn(optimization)`` at each check point (every ``val_every``
+        iterations with ``val``, else every 50), after the validation loss.
+    progress : bool or str
+        A progress bar (or log lines), see :class:`~difflens.engine.Optimization`.
+    checkpoint_path : path-like, optional
+        Where the engine writes its checkpoint (every ``checkpoint_every``
+        iterations, and when the run ends or is interrupted).
+    checkpoint_every : int, optional
+        Iterations between checkpoints (default: only at the end).
+    resume : bool
+        With an existing ``checkpoint_path``: load it and finish the run it
+        records, so an interrupted run resumed with the same arguments ends
+        with exactly the weights and history of an uninterrupted one.
 
-    def step(self, closure=None):  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        if self.clip is not None:
-            torch.nn.utils.clip_grad_norm_([p for g in self.param_groups for p in g["params"]], self.clip)
-        super().step()
-        return loss
-
-
-class _Buffers:
-    """The emulator's buffers (normalisation) as tracked state for the engine's save files."""
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        self.module = module
-
-    def state_dict(self) -> dict[str, Tensor]:
-        return {k: v.detach().clone() for k, v in self.module.named_buffers()}
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        bufs = dict(self.module.named_buffers())
-        if set(bufs) != set(state):
-            raise ValueError(f"saved buffers {sorted(state)} do not match the emulator's {sorted(bufs)}")
-        with torch.no_grad():
-            for k, v in state.items():
-                bufs[k].copy_(v)
-
-    def to(self, device) -> None:
-        self.module.to(device)
-
-
-def train_emulator(emulator: Emulator, train: Tensor, config: TrainConfig, generator: torch.Generator,
-                   **kwargs):
-    """Build :func:`emulator_optimization` and run ``config.iterations`` steps; returns the Optimization."""
-    opt = emulator_optimization(emulator, train, config, generator, **kwargs)
-    opt.run(config.iterations)
-    return opt
+    Returns
+    -------
+    Optimization
+        The engine after its run: ``history`` (``loss``, ``val_loss``,
+        ``snapshots``, ``seconds``), ``stop_reason`` (``"interrupted"`` after
+        Ctrl-C or SIGTERM; ``finished`` is then False and the checkpoint holds
+        the state to resume from).
+    """
+    _check_trajectories(train, emulator, "train")
+    if val is not None:
+        _check_trajectories(val, emulator, "val")
+    if isinstance(val_every, bool) or not isinstance(val_every, int) or val_every < 1:
+        raise ValueError(f"val_every must be a positive integer, got {val_every!r}")
+    optimization = _build(emulator, train, config, generator, val, val_every, snapshot_every, callbacks, progress,
+                          checkpoint_every)
+    optimization.configure(checkpoint_path=checkpoint_path)
+    return optimization.run(config.iterations, resume=resume)
