@@ -12,6 +12,8 @@ engine. Short segments keep the loss smooth although the system is chaotic.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +28,33 @@ __all__ = ["GreyboxResult", "fit_greybox", "segment_observations"]
 
 @dataclass
 class GreyboxResult:
-    """model: the fitted vector field; sigma_rho_beta: read back (LorenzMonomial/Lorenz63 only);
-    loss: final loss; iterations: engine iterations; optimization: the engine object (history)."""
+    """The outcome of :func:`fit_greybox`.
+
+    Attributes
+    ----------
+    model : nn.Module
+        The fitted vector field.
+    sigma_rho_beta : tuple of float or None
+        Read back from the model (LorenzMonomial/Lorenz63 only).
+    loss : float
+        Final loss (mean squared mismatch in units of the observations' std).
+    iterations : int
+        Engine iterations run (L-BFGS steps), resumed ones included.
+    optimization : Optimization
+        The engine that ran the fit: ``history`` (``loss``, ``seconds``: the
+        wall time spent), ``stop_reason``, ``finished``.
+    """
 
     model: nn.Module
     sigma_rho_beta: tuple[float, float, float] | None
     loss: float
     iterations: int
     optimization: Any = field(repr=False, default=None)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the fit ended by itself (converged or ran its iterations), not by an interrupt."""
+        return bool(self.optimization is not None and self.optimization.finished)
 
     def relative_errors(self, truth: tuple[float, float, float] = (10.0, 28.0, 8.0 / 3.0)) -> tuple[float, ...]:
         """``|estimate - truth| / truth`` for (sigma, rho, beta)."""
@@ -81,7 +102,9 @@ def _read_sigma_rho_beta(model: nn.Module) -> tuple[float, float, float] | None:
 
 def fit_greybox(observations: Tensor, dt: float, model: nn.Module | None = None, segment: int = 10,
                 substeps: int = 1, fit_initial_states: bool = False, max_iter: int = 100,
-                lbfgs_iter: int = 20, progress: bool | str = False) -> GreyboxResult:
+                lbfgs_iter: int = 20, progress: bool | str = False, *,
+                callbacks: Sequence[Callable] = (), checkpoint_path: str | os.PathLike | None = None,
+                resume: bool = False) -> GreyboxResult:
     """Fit ``model`` (default: :class:`LorenzMonomial` with all-zero weights) to ``observations``.
 
     Parameters
@@ -99,9 +122,17 @@ def fit_greybox(observations: Tensor, dt: float, model: nn.Module | None = None,
     max_iter: engine iterations, each one L-BFGS step of up to ``lbfgs_iter``
         function evaluations; stops early once the loss changes by less than
         1e-4 (relative) over 3 iterations.
+    progress: a progress bar or log lines (see :class:`~difflens.engine.Optimization`).
+    callbacks: ``fn(optimization)`` after every iteration.
+    checkpoint_path: where the engine writes its checkpoint when the run ends
+        or is interrupted (Ctrl-C, SIGTERM).
+    resume: with an existing ``checkpoint_path``, load it and finish the fit it
+        records: an interrupted fit resumed with the same arguments gives the
+        numbers of an uninterrupted one.
 
-    Returns a :class:`GreyboxResult`. The loss is the mean squared mismatch in
-    units of the observations' per-variable standard deviation.
+    Returns a :class:`GreyboxResult` (its ``optimization`` is the engine, run;
+    ``finished`` is False after an interrupt). The loss is the mean squared
+    mismatch in units of the observations' per-variable standard deviation.
     """
     from difflens.engine import GradientNorm, LossChange, Optimization
 
@@ -130,16 +161,17 @@ def fit_greybox(observations: Tensor, dt: float, model: nn.Module | None = None,
     params = [p for p in field.parameters() if p.requires_grad] + ([starts] if starts is not None else [])
     if not params:
         raise ValueError("the model has no learnable parameters")
-    opt = Optimization(
+    optimization = Optimization(
         params, loss_fn,
         optimizer=lambda p: torch.optim.LBFGS(p, lr=1.0, max_iter=int(lbfgs_iter), history_size=50,
                                               tolerance_grad=1e-12, tolerance_change=1e-16,
                                               line_search_fn="strong_wolfe"),
         stop_rules=[LossChange(1e-4, window=3, relative=True), GradientNorm(1e-12)],
-        record_change=False, progress=progress)
-    opt.run(int(max_iter))
+        record_change=False, progress=progress, callbacks=callbacks)
+    optimization.configure(checkpoint_path=checkpoint_path)
+    optimization.run(int(max_iter), resume=resume)
     with torch.no_grad():
         final = float(loss_fn())
         if field is not model:
             model.weight.copy_(field.V / field.scale)
-    return GreyboxResult(model, _read_sigma_rho_beta(model), final, opt.iteration, opt)
+    return GreyboxResult(model, _read_sigma_rho_beta(model), final, optimization.iteration, optimization)
