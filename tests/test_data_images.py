@@ -205,7 +205,7 @@ def test_noise_determinism_and_no_global_rng():
     a = data.pink_noise(32, generator=torch.Generator().manual_seed(7))
     b = data.pink_noise(32, generator=torch.Generator().manual_seed(7))
     c = data.pink_noise(32, generator=torch.Generator().manual_seed(8))
-    d = data.pink_noise(32)  # fresh OS-seeded generator
+    d = data.pink_noise(32)  # the default generator (seed 0)
     w = data.white_noise((2, 3, 5, 5), generator=torch.Generator().manual_seed(7))
     assert torch.equal(torch.get_rng_state(), before)  # the global RNG was not touched
     assert a.shape == (1, 1, 32, 32) and torch.equal(a, b) and not torch.equal(a, c)
@@ -229,3 +229,14 @@ def test_white_noise_distributions_and_errors():
         data.white_noise((4, 4, 4))
     with pytest.raises(TypeError, match="generator"):
         data.pink_noise(8, generator=np.random.default_rng(0))
+
+
+def test_noise_default_generator_is_the_shared_seeded_one():
+    from difflens.tools.rng import default_generator
+
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    assert torch.equal(data.white_noise((3, 4)), data.white_noise((3, 4)))  # reproducible without a generator
+    assert torch.equal(data.white_noise((3, 4)), data.white_noise((3, 4), generator=default_generator()))
+    assert torch.equal(data.pink_noise(16), data.pink_noise(16, generator=torch.Generator().manual_seed(0)))
+    assert torch.equal(torch.get_rng_state(), before)

@@ -159,3 +159,19 @@ def test_load_digits_split():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_digits(size=16, split="test")
+
+
+@pytest.mark.parametrize("limit,err,msg", [(-1, ValueError, "got -1"), (0, ValueError, "got 0"),
+                                           (2.5, TypeError, "float 2.5"), (True, TypeError, "bool True"),
+                                           ("3", TypeError, "str '3'")])
+def test_bad_limit_is_named(tmp_path, rng, limit, err, msg):
+    _mnist_folder(tmp_path, rng)
+    folder = tmp_path / "gzip"
+    folder.mkdir()
+    write_idx(folder / "emnist-digits-train-images-idx3-ubyte.gz", rng.integers(0, 256, (3, 28, 28), dtype=np.uint8))
+    write_idx(folder / "emnist-digits-train-labels-idx1-ubyte.gz", np.arange(3, dtype=np.uint8))
+    for load in (lambda: mnist(tmp_path, limit=limit), lambda: emnist(tmp_path, "digits", limit=limit)):
+        with pytest.raises(err, match=r"limit must be None or an int >= 1.*" + msg):
+            load()
+    assert mnist(tmp_path, limit=np.int64(4))[0].shape[0] == 4  # NumPy integers are fine
+    assert mnist(tmp_path, limit=100)[0].shape[0] == 6  # more than there are: all of them

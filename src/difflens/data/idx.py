@@ -22,7 +22,7 @@ from torch import Tensor
 
 from difflens.tools.io import atomic_write
 
-__all__ = ["EMNIST_SUBSETS", "emnist", "mnist", "read_idx", "write_idx"]
+__all__ = ["EMNIST_SUBSETS", "check_limit", "emnist", "mnist", "read_idx", "write_idx"]
 
 # IDX type code -> big-endian NumPy dtype
 _TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -111,6 +111,22 @@ def _find(root: Path, stems: Sequence[str], subdirs: Sequence[str]) -> Path:
                             f"expected one of: {names}")
 
 
+def check_limit(limit: object) -> int | None:
+    """``limit`` itself when it is None or an int >= 1; otherwise ``TypeError``/``ValueError`` naming it.
+
+    (A negative ``limit`` used as a slice end would silently drop samples from
+    the end, and 0 would return nothing.)
+    """
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)):
+        raise TypeError(f"limit must be None or an int >= 1 (the number of samples to keep), got "
+                        f"{type(limit).__name__} {limit!r}")
+    if limit < 1:
+        raise ValueError(f"limit must be None or an int >= 1 (the number of samples to keep), got {limit}")
+    return int(limit)
+
+
 def _images_labels(images_path: Path, labels_path: Path, size: int, transpose: bool,
                    limit: int | None, device, dtype) -> tuple[Tensor, Tensor]:
     images = read_idx(images_path)
@@ -151,11 +167,12 @@ def mnist(root: str | os.PathLike, split: str = "train", size: int = 28, limit: 
     ``root``, ``root/MNIST/raw`` (torchvision's layout) or ``root/raw``.
 
     Returns images ``(N, 1, size, size)`` float in [0, 1] and labels ``(N,)``
-    int64; images of another size are resized with a warning. ``limit`` keeps
-    the first ``limit`` samples.
+    int64; images of another size are resized with a warning. ``limit`` (None
+    or an int >= 1) keeps the first ``limit`` samples.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    limit = check_limit(limit)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"MNIST folder not found: {root}")
@@ -185,12 +202,13 @@ def emnist(root: str | os.PathLike, subset: str = "balanced", split: str = "trai
 
     Labels are returned as stored (``letters`` uses 1..26, the others start at
     0). Returns images ``(N, 1, size, size)`` float in [0, 1] and labels ``(N,)``
-    int64.
+    int64. ``limit`` (None or an int >= 1) keeps the first ``limit`` samples.
     """
     if subset not in EMNIST_SUBSETS:
         raise ValueError(f"subset must be one of {EMNIST_SUBSETS}, got {subset!r}")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    limit = check_limit(limit)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"EMNIST folder not found: {root}")

@@ -1,8 +1,9 @@
 """Noise images: white Gaussian/uniform noise and pink (power-law spectrum) noise.
 
 Every draw uses an explicit ``torch.Generator``. With ``generator=None`` a fresh
-generator seeded from the operating system is used, so the global torch RNG is
-never drawn from or reseeded.
+generator from :func:`~difflens.tools.rng.default_generator` (seed 0) is used, so
+results are reproducible and the global torch RNG is never drawn from or
+reseeded; pass your own generator for other noise.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+
+from difflens.tools.rng import default_generator
 
 __all__ = ["pink_noise", "power_law_filter", "shape_spectrum", "white_noise"]
 
@@ -29,17 +32,6 @@ def _full_shape(shape: Shape) -> tuple[int, int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _generator(generator: torch.Generator | None) -> torch.Generator:
-    if generator is None:
-        generator = torch.Generator()
-        generator.seed()  # non-deterministic seed from the OS; leaves the global RNG alone
-    elif not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator or None; got {type(generator).__name__}"
-        )
-    return generator
-
-
 def white_noise(
     shape: Shape,
     generator: torch.Generator | None = None,
@@ -51,10 +43,12 @@ def white_noise(
 
     ``distribution="normal"`` draws i.i.d. N(0, 1); ``"uniform"`` draws U[0, 1).
     Draws are made on the generator's device and then moved to ``device``, so a
-    CPU generator gives the same numbers whatever ``device`` is.
+    CPU generator gives the same numbers whatever ``device`` is. ``generator``
+    default: :func:`~difflens.tools.rng.default_generator` (seed 0, the same
+    noise at every call).
     """
     full = _full_shape(shape)
-    g = _generator(generator)
+    g = default_generator(generator)
     if distribution == "normal":
         x = torch.randn(full, generator=g, device=g.device, dtype=torch.float64)
     elif distribution == "uniform":
