@@ -201,9 +201,15 @@ class Emulator(nn.Module):
         containing NaN or inf (checked once per call).
         """
         self._check_window(window)
-        return self._step(window[:, -self.context:])
+        return self.step(window[:, -self.context:])
 
-    def _step(self, window: Tensor) -> Tensor:
+    def step(self, window: Tensor) -> Tensor:
+        """Next state ``(B, d)`` from exactly ``context`` states ``(B, context, d)``, without input checks.
+
+        The map :meth:`forward` and :meth:`rollout` apply after validating their
+        input; for inner loops (Jacobians, Lyapunov exponents) that already
+        hold a valid window.
+        """
         z = (window - self.mean) / self.std
         if self.inputs == "state+increment":
             z = torch.cat((z[:, 1:], (window[:, 1:] - window[:, :-1]) / self.delta_std), -1)
@@ -233,7 +239,7 @@ class Emulator(nn.Module):
         window = context[:, -self.context:]
         outs = []
         for _ in range(int(n_steps)):
-            nxt = self._step(window)
+            nxt = self.step(window)
             outs.append(nxt)
             window = torch.cat((window[:, 1:], nxt.unsqueeze(1)), 1)
         if not outs:

@@ -194,7 +194,7 @@ def emulator_lyapunov(emulator: nn.Module, context: Tensor, n_steps: int, dt: fl
     w0 = context[:, -L:].to(dtype).reshape(context.shape[0], L * d)
 
     def new_state(w: Tensor) -> Tensor:
-        return emulator._step(w.reshape(w.shape[0], L, d))
+        return emulator.step(w.reshape(w.shape[0], L, d))
 
     def tangent(w: Tensor, Q: Tensor) -> tuple[Tensor, Tensor]:
         g, Jg = jacobian(new_state, w, out_dim=d)  # (B, d), (B, d, L d)
