@@ -218,7 +218,7 @@ def train_emulator(emulator: Emulator, train: Tensor, config: TrainConfig, gener
                    callbacks: Sequence[Callable] = (), progress: bool | str = False,
                    checkpoint_path: str | os.PathLike | None = None, checkpoint_every: int | None = None,
                    resume: bool = False):
-    """Train ``emulator`` in place for ``config.iterations`` steps; returns the run :class:`~difflens.engine.Optimization`.
+    """Train ``emulator`` in place for ``config.iterations`` steps and return the engine that ran.
 
     Parameters
     ----------
