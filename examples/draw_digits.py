@@ -62,7 +62,7 @@ def main() -> None:
         dplot.reconstruction_grid(x, result.model(x)).savefig(out / "reconstructions.png", dpi=100)
         cmd = result.model.commands(x)
     dplot.gesture_tracks(cmd.positions, cmd.sizes, cmd.intensities, x, ncols=10).savefig(out / "tracks.png", dpi=100)
-    hist = result.trainer.opt.history
+    hist = result.trainer.optimization.history
     anim = dplot.training_animation(hist.snapshots, [i / result.trainer.steps_per_epoch
                                                      for i in hist.snapshot_iterations], test[0][:16])
     save_animation(anim, out / "training", fmt="gif")

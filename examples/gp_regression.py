@@ -71,7 +71,7 @@ def main() -> None:
     fit = GaussianProcess(SquaredExponential(1.0, 1.0), noise_variance=1e-2).fit(x_values, y_values)
     m, s = fit.predict(x, return_std=True)
     plots.fitted_posterior(x, m, s, x_values, y_values, fit.hyperparameters(),
-                           -fit.optimization_.history.loss).savefig(out / "fitted.png", dpi=100)
+                           -fit.optimization.history.loss).savefig(out / "fitted.png", dpi=100)
     print("fitted:", fit.hyperparameters(), "LML", round(fit.log_marginal_likelihood(), 4))
     fit.save(out / "fitted_gp.pt")
     again = GaussianProcess.load(out / "fitted_gp.pt")

@@ -25,9 +25,9 @@ import torch
 
 from difflens.dynamics import (
     TrainConfig,
-    emulator_optimization,
     make_dataset,
     make_emulator,
+    train_emulator,
     valid_prediction_time,
 )
 from difflens.plot import dynamics as P
@@ -55,13 +55,9 @@ def main(argv=None) -> None:
                        generator=torch.Generator().manual_seed(args.seed + 1))
     cfg = TrainConfig(iterations=args.iterations, batch_size=128)
     ckpt = out / "training.pt"
-    opt = emulator_optimization(em, data.train, cfg, torch.Generator().manual_seed(args.seed + 2), val=data.val,
-                                val_every=100, snapshot_every=max(1, args.iterations // 10), progress="training",
-                                checkpoint_path=ckpt, checkpoint_every=500)
-    if ckpt.exists():
-        opt.load(ckpt)
-        print(f"resumed from {ckpt} at iteration {opt.iteration}")
-    opt.run(max(0, cfg.iterations - opt.iteration))
+    opt = train_emulator(em, data.train, cfg, torch.Generator().manual_seed(args.seed + 2), val=data.val,
+                         val_every=100, snapshot_every=max(1, args.iterations // 10), progress="training",
+                         checkpoint_path=ckpt, checkpoint_every=500, resume=True)
     print(f"validation one-step loss {opt.history['val_loss'][-1]:.3g} (MSE / increment variance)")
 
     # 3. forecasts from held-out contexts

@@ -41,10 +41,10 @@ def run(ctx) -> None:
     from difflens.gp import Brownian, Constant, GaussianProcess, SquaredExponential
     from difflens.plot import gp as plots
 
-    s = ctx.settings
+    cfg = ctx.settings
     dev = ctx.device
-    x = np.arange(-1.0, 7.0, s.grid_step)  # the seed's grid is arange(-1, 7, 0.1)
-    n_draws = s.n_draws
+    x = np.arange(-1.0, 7.0, cfg.grid_step)  # the seed's grid is arange(-1, 7, 0.1)
+    n_draws = cfg.n_draws
 
     def GP(kernel, **kw):  # every GP of the study computes on the study's device
         return GaussianProcess(kernel, device=dev, **kw)
@@ -141,7 +141,7 @@ def run(ctx) -> None:
 
     # -- fitted hyperparameters ------------------------------------------------------------------------
     ctx.heading("Fitted hyperparameters")
-    n = s.fit_points
+    n = cfg.fit_points
     true = {"lengthscale": 0.8, "variance": 1.5, "noise_variance": 0.05}
     gen = ctx.generator(40)
     Xf = torch.rand(n, generator=gen, dtype=torch.float64) * 8 - 1
@@ -149,7 +149,7 @@ def run(ctx) -> None:
     f_all = truth_gp.sample_y(torch.cat([Xf, torch.as_tensor(x)]), 1, prior=True, generator=gen)[:, 0].cpu()
     f_train, f_test = f_all[:n], f_all[n:]
     yf = f_train + true["noise_variance"] ** 0.5 * torch.randn(n, generator=gen, dtype=torch.float64)
-    fit = GP(SquaredExponential(1.0, 1.0), noise_variance=1e-2, max_iter=s.fit_iterations)
+    fit = GP(SquaredExponential(1.0, 1.0), noise_variance=1e-2, max_iter=cfg.fit_iterations)
     with ctx.phase("fitting hyperparameters"):
         fit.fit(Xf, yf)
     seconds = fit.optimization.history.seconds
@@ -170,7 +170,7 @@ def run(ctx) -> None:
                         "fit_evaluations": fit.fit_info_["evaluations"], "fit_seconds": seconds,
                         "fit_test_rmse": float(torch.sqrt(torch.mean((fm - f_test) ** 2)))})
 
-    seed_fit = GP(SquaredExponential(1.0, 1.0), noise_variance=1e-2, max_iter=s.fit_iterations).fit(X_SEED, Y_SEED)
+    seed_fit = GP(SquaredExponential(1.0, 1.0), noise_variance=1e-2, max_iter=cfg.fit_iterations).fit(X_SEED, Y_SEED)
     sm, ss = seed_fit.predict(x, return_std=True)
     ctx.figure("fitted_seed_points", plots.fitted_posterior(
         x, sm, ss, X_SEED, Y_SEED, seed_fit.hyperparameters(), -seed_fit.optimization.history.loss.cpu(),

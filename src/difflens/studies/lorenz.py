@@ -104,19 +104,21 @@ def _ground_truth(ctx, s):
 
 
 def _train(ctx, s, data, context):
-    from difflens.dynamics import TrainConfig, emulator_optimization, make_emulator
+    from difflens.dynamics import TrainConfig, make_emulator, train_emulator
 
     em = make_emulator(s["kind"], s["hidden"], s["layers"], context, data, inputs="state", target="increment",
                        recurrent_init=s["recurrent_init"], generator=ctx.generator(1), device=ctx.device)
     cfg = TrainConfig(iterations=s["iterations"], batch_size=s["batch"], rollout_steps=s["rollout"],
                       rollout_from=s["rollout_from"], noise=s["noise"], lr=s["lr"])
-    opt = emulator_optimization(em, data.train, cfg, ctx.generator(2), val=data.val,
-                                val_every=max(1, s["iterations"] // 20),
-                                snapshot_every=max(1, s["iterations"] // s["snapshots"]),
-                                progress="training emulator" if ctx.progress else False)
-    t0 = time.perf_counter()
-    opt.run(cfg.iterations)
-    return em, opt, cfg, time.perf_counter() - t0
+    with ctx.phase("training the emulator"):
+        opt = train_emulator(em, data.train, cfg, ctx.generator(2), val=data.val,
+                             val_every=max(1, s["iterations"] // 20),
+                             snapshot_every=max(1, s["iterations"] // s["snapshots"]),
+                             progress=ctx.progress_label("training emulator"),
+                             checkpoint_path=ctx.checkpoint("emulator"), resume=ctx.resume)
+    if not opt.finished:  # returned interrupted outside a study's signal handling (e.g. a library call)
+        raise KeyboardInterrupt(f"emulator training interrupted at iteration {opt.iteration}")
+    return em, opt, cfg, opt.history.seconds
 
 
 def _forecasts(em, data, context):
@@ -348,12 +350,15 @@ def _greybox(ctx, s, data) -> None:
     rows, errs, results = [], [], {}
     for noise in s["greybox_noise"]:
         noisy = obs + noise * torch.randn(obs.shape, generator=g, dtype=obs.dtype)
-        t0 = time.perf_counter()
-        res = fit_greybox(noisy, data.dt, segment=10, fit_initial_states=noise > 0, max_iter=40)
+        with ctx.phase(f"grey-box fit, noise {noise:g}"):
+            res = fit_greybox(noisy, data.dt, segment=10, fit_initial_states=noise > 0, max_iter=40,
+                              checkpoint_path=ctx.checkpoint(f"greybox_noise_{noise:g}"), resume=ctx.resume)
+        if not res.finished:
+            raise KeyboardInterrupt("grey-box fit interrupted")
         err = res.relative_errors()
         errs.append(err)
         results[str(noise)] = {"sigma_rho_beta": list(res.sigma_rho_beta), "relative_errors": list(err),
-                               "seconds": time.perf_counter() - t0}
+                               "seconds": res.optimization.history.seconds}
         rows.append([f"{noise:g}"] + [f"{v:.4f}" for v in res.sigma_rho_beta] + [f"{max(err):.2e}"])
         if noise == 0.0:
             ctx.metric("greybox_sigma_rho_beta", list(res.sigma_rho_beta))
