@@ -20,6 +20,7 @@ from difflens.plot.eigendistortion import (
 from difflens.synthesize import Eigendistortion
 from difflens.synthesize.eigendistortion import eigenvalues_close
 from difflens.synthesize.jacobian import JacobianOperator
+from difflens.tools.io import CheckpointError
 
 D = torch.float64
 
@@ -328,10 +329,10 @@ def test_save_load_round_trip(tmp_path):
         Eigendistortion(x, NonlinearModel().eval()).load(path)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(ValueError, match="corrupt"):
+    with pytest.raises(CheckpointError, match="not a readable difflens save file"):
         Eigendistortion(x, model).load(bad)
     torch.save({"format": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a difflens Eigendistortion"):
+    with pytest.raises(CheckpointError, match="not a 'difflens.synthesize.Eigendistortion'"):
         Eigendistortion(x, model).load(tmp_path / "other.pt")
 
 

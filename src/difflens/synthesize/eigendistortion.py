@@ -31,8 +31,9 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from ..tools.io import atomic_torch_save
-from ..tools.validate import check_image, validate_model
+from ..tools.io import CheckpointError, load_file, save_file
+from ..tools.rng import default_generator
+from ..tools.validate import check_finite, check_synthesis_image, validate_model
 from ._eigsolvers import SolverResult, exact, lanczos, power, randomized_svd
 from .jacobian import JacobianOperator
 
@@ -42,7 +43,8 @@ Method = Literal["lanczos", "power", "randomized_svd", "exact"]
 METHODS = ("lanczos", "power", "randomized_svd", "exact")
 #: ``method="exact"`` refuses inputs with more elements (the n × n Fisher matrix is formed).
 EXACT_MAX_INPUT = 8192
-_FORMAT = "difflens.Eigendistortion/1"
+FORMAT = "difflens.synthesize.Eigendistortion"
+VERSION = 1
 
 
 def eigenvalues_close(estimate: Tensor, exact_values: Tensor, lambda_max: float | Tensor,
@@ -62,7 +64,7 @@ class Eigendistortion:
 
     Parameters
     ----------
-    image: the input, any shape and floating dtype, finite. A 4-D image must be a
+    image: the input, any shape, float32 or float64, finite. A 4-D image must be a
         batch of one, ``(1, C, H, W)``. Other shapes (e.g. a ``(3,)`` or ``(B, 3)``
         state) are one input vector of ``image.numel()`` elements.
     model: a callable (e.g. ``nn.Module``) returning one tensor; deterministic, with no
@@ -80,12 +82,10 @@ class Eigendistortion:
 
     def __init__(self, image: Tensor, model: Callable[[Tensor], Tensor], *,
                  jvp_mode: Literal["auto", "reverse", "forward"] = "auto") -> None:
-        check_image(image, "image", ndim=None)
+        check_synthesis_image(image, "image")
         if image.ndim == 4 and image.shape[0] != 1:
             raise ValueError(f"image must be a batch of one (1, C, H, W), got shape "
                              f"{tuple(image.shape)}; make one Eigendistortion per image")
-        if not torch.isfinite(image).all():
-            raise ValueError("image contains NaN or inf values")
         validate_model(model, image_shape=image.shape, image_dtype=image.dtype,
                        device=image.device)
         self._image = image.detach().clone()
@@ -119,7 +119,9 @@ class Eigendistortion:
     def operator(self) -> JacobianOperator:
         """The Jacobian operator at ``image`` (built on first use; counts products)."""
         if self._op is None:
-            self._op = JacobianOperator(self._model, self._image, mode=self.jvp_mode)
+            op = JacobianOperator(self._model, self._image, mode=self.jvp_mode)
+            check_finite(op.output, "model(image)")
+            self._op = op
         return self._op
 
     @property
@@ -166,7 +168,7 @@ class Eigendistortion:
         tol: stop when, for every wanted pair, the residual ``‖Fv − λv‖`` or the change of
             ``λ`` over the last ``max(10, iter/10)`` iterations is at most ``tol · λ_max``.
         p, q: randomized SVD oversampling and power steps.
-        generator: source of the random start (default: a fresh generator seeded 0).
+        generator: source of the random start (default :func:`difflens.tools.rng.default_generator`).
         progress: show a tqdm bar. basis_size: Lanczos basis before a thick restart
             (default ``min(n, max(40, 8k))``).
 
@@ -188,8 +190,7 @@ class Eigendistortion:
             raise ValueError(f"max_iter must be >= 1, got {max_iter}")
         if not tol >= 0:
             raise ValueError(f"tol must be >= 0, got {tol}")
-        if generator is None:
-            generator = torch.Generator(device=op.device).manual_seed(0)
+        generator = default_generator(generator, device=op.device)
         op.reset_counts()
         opts = {"generator": generator, "progress": progress}
         if method == "exact":
@@ -247,39 +248,41 @@ class Eigendistortion:
     def save(self, path: str | Path) -> Path:
         """Write the image, the model's output on it and the results to one file, atomically."""
         out = self._model_output()
-        state = {"format": _FORMAT, "image": self._image.cpu(), "output": out.cpu(),
-                     "eigendistortions": _cpu(self._eigendistortions),
-                     "eigenvalues": _cpu(self._eigenvalues), "eigenindex": _cpu(self._eigenindex),
-                     "jacobian": _cpu(self._jacobian),
-                     "info": {k: _cpu(v) for k, v in self.info.items()}}
-        return atomic_torch_save(state, path)
+        state = {"image": self._image.cpu(), "output": out.cpu(),
+                 "eigendistortions": _cpu(self._eigendistortions),
+                 "eigenvalues": _cpu(self._eigenvalues), "eigenindex": _cpu(self._eigenindex),
+                 "jacobian": _cpu(self._jacobian),
+                 "info": {k: _cpu(v) for k, v in self.info.items()}}
+        return save_file(state, path, format=FORMAT, version=VERSION)
 
     def load(self, path: str | Path, map_location: Any = None, rtol: float = 1e-5,
              atol: float = 1e-8) -> Eigendistortion:
-        """Load results saved by :meth:`save` into this object (built with the same image and
-        model). Raises ``ValueError`` if the file is unreadable or not an eigendistortion file,
-        or if the image or the model's output on it differ from the saved ones."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise
-        except Exception as err:
-            raise ValueError(f"could not read an Eigendistortion from {str(path)!r} (corrupt or not "
-                             f"a torch file): {type(err).__name__}: {err}") from err
+        """Load results saved by :meth:`save` into this object (built with the same image and model).
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        CheckpointError
+            (a ``ValueError``) The file is corrupt or not an eigendistortion file, or its
+            image or the model's output on it differ from this object's (``rtol``, ``atol``).
+        """
+        state = load_file(path, format=FORMAT, version=VERSION, map_location="cpu")
         keys = {"image", "output", "eigendistortions", "eigenvalues", "eigenindex", "jacobian", "info"}
-        if not isinstance(state, dict) or state.get("format") != _FORMAT or not keys <= set(state):
-            raise ValueError(f"{str(path)!r} is not a difflens Eigendistortion file")
+        if not keys <= set(state):
+            raise CheckpointError(f"{str(path)!r} lacks {sorted(keys - set(state))}: not a complete "
+                                  "Eigendistortion file")
         image = self._image.cpu()
         if state["image"].shape != image.shape or not torch.allclose(
                 state["image"].to(image.dtype), image, rtol=rtol, atol=atol):
-            raise ValueError(f"the saved image differs from this object's image (saved shape "
-                             f"{tuple(state['image'].shape)}, here {tuple(image.shape)}): build "
-                             "the Eigendistortion with the image it was saved with")
+            raise CheckpointError(f"the saved image differs from this object's image (saved shape "
+                                  f"{tuple(state['image'].shape)}, here {tuple(image.shape)}): build "
+                                  "the Eigendistortion with the image it was saved with")
         out = self._model_output().cpu()
         if state["output"].shape != out.shape or not torch.allclose(
                 state["output"].to(out.dtype), out, rtol=rtol, atol=atol):
-            raise ValueError("the model's output on the image differs from the saved one: this "
-                             "object's model is not the model the file was saved with")
+            raise CheckpointError("the model's output on the image differs from the saved one: this "
+                                  "object's model is not the model the file was saved with")
         device = map_location if map_location is not None else self._image.device
         mv = (lambda t: t.to(device) if isinstance(t, Tensor) else t)
         self._eigendistortions = mv(state["eigendistortions"])

@@ -1,9 +1,10 @@
 """Model metamers: images a model cannot tell apart from a target.
 
 A metamer minimises ``loss_function(model(x), model(image))`` plus a penalty
-keeping ``x`` inside ``allowed_range``. The optimisation runs on
-:class:`difflens.engine.Optimization`; this module only defines the objective,
-validation, and the saved file.
+keeping ``x`` inside ``allowed_range``. The optimisation runs on one
+:class:`difflens.engine.Optimization`, the object's ``optimization``; this module
+only defines the objective, the stop criterion and the saved file. Inputs and
+models are checked by :mod:`difflens.tools.validate`.
 
 A batch of B targets gives B metamers matched one-to-one, each with its own
 loss and its own convergence (a converged metamer stops moving while the
@@ -12,6 +13,8 @@ others go on).
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
 import warnings
 from pathlib import Path
@@ -20,14 +23,18 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from difflens.engine import LossChange, Optimization, load_file
-from difflens.engine.optimization import CheckpointError
-from difflens.tools.io import atomic_torch_save
+from difflens.engine import Optimization
+from difflens.engine.stopping import StopRule
+from difflens.tools.io import CheckpointError, load_file, save_file
+from difflens.tools.rng import default_generator
+from difflens.tools.validate import (check_finite, check_in_range, check_range, check_synthesis_image,
+                                     validate_model)
 
-__all__ = ["Metamer", "mse", "penalize_range", "plot_loss", "display_metamer", "animate",
+__all__ = ["Metamer", "LossConvergence", "mse", "penalize_range", "plot_loss", "display_metamer", "animate",
            "plot_synthesis_status"]
 
 FORMAT = "difflens.synthesize.Metamer"
+VERSION = 2  # 2: loss_function test output, scheduler class, engine state under "optimization"
 
 
 def mse(synth_rep: Tensor, ref_rep: Tensor) -> Tensor:
@@ -44,29 +51,74 @@ def penalize_range(image: Tensor, allowed_range: tuple[float, float] = (0.0, 1.0
     return (below + above).reshape(image.shape[0], -1).sum(1)
 
 
+class LossConvergence(StopRule):
+    """plenoptic's metamer stop criterion, per item for a batch.
+
+    After each step, with ``L`` the losses recorded so far (one per step, the loss
+    before that step): stop once more than ``iters_to_check`` losses are recorded and
+    ``|L[-iters_to_check] - L[-1]| < tol``. Started from the same image with the same
+    optimiser, a metamer stops at the same iteration as plenoptic 1.4's
+    ``synthesize(stop_criterion=tol, stop_iters_to_check=iters_to_check)``.
+
+    Parameters
+    ----------
+    tol : float
+        Loss change (absolute, in loss units) below which a metamer has converged; 0 never stops.
+    iters_to_check : int
+        How many iterations back the change is measured (>= 1).
+    """
+
+    name = "loss_change"
+
+    def __init__(self, tol: float, iters_to_check: int = 50) -> None:
+        if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+            raise ValueError(f"stop_criterion must be a finite number >= 0, got {tol!r}")
+        if isinstance(iters_to_check, bool) or not isinstance(iters_to_check, int) or iters_to_check < 1:
+            raise ValueError(f"stop_iters_to_check must be a positive integer, got {iters_to_check!r}")
+        self.tol = float(tol)
+        self.iters_to_check = iters_to_check
+
+    def check(self, opt: Optimization) -> bool | Tensor:
+        loss = opt.history.loss
+        if loss.shape[0] <= self.iters_to_check:
+            return False if loss.ndim <= 1 else torch.zeros(loss.shape[1:], dtype=torch.bool)
+        done = ((loss[-self.iters_to_check] - loss[-1]).abs() < self.tol).cpu()
+        return bool(done) if done.ndim == 0 else done
+
+
 class Metamer:
     """Synthesise model metamers of ``image``.
 
     Parameters
     ----------
-    image:
-        Target, a 4-D float tensor ``(B, C, H, W)`` (any tensor with a leading
-        batch dimension works); B targets give B metamers.
-    model:
-        A deterministic ``nn.Module`` (or callable) with no trainable parameters
-        (use :func:`difflens.tools.remove_grad`).
-    loss_function:
+    image : Tensor
+        Target, a float32 or float64 tensor ``(B, C, H, W)`` with finite values inside
+        ``allowed_range`` (any tensor with a leading batch dimension works); B targets
+        give B metamers.
+    model : nn.Module or callable
+        Deterministic, with no trainable parameters (use :func:`difflens.tools.remove_grad`),
+        keeping its input's dtype and device and letting gradients reach the input; its
+        output's first dimension is the batch. Checked by
+        :func:`difflens.tools.validate.validate_model`.
+    loss_function : callable
         ``(synth_rep, target_rep) -> loss``. A ``(B,)`` result gives each metamer
         its own loss; a scalar is shared. Default :func:`mse` (per item).
-    range_penalty_lambda, allowed_range:
-        Weight of :func:`penalize_range` and the pixel range. ``image`` must lie
-        inside ``allowed_range``.
-    initial_image:
+    range_penalty_lambda : float
+        Weight of :func:`penalize_range` (>= 0). Default 0.1.
+    allowed_range : (float, float)
+        The pixel range ``(low, high)``. Default ``(0, 1)``.
+    initial_image : Tensor, optional
         Starting point, same shape as ``image`` (a single image is repeated over
-        the batch). Default: uniform noise in ``allowed_range`` drawn from
-        ``generator``.
-    generator:
-        ``torch.Generator`` for the default initial image (default: seed 0).
+        the batch). Default: uniform noise in ``allowed_range`` drawn from ``generator``.
+    generator : torch.Generator, optional
+        For the default initial image (default :func:`difflens.tools.rng.default_generator`).
+
+    Attributes
+    ----------
+    optimization : Optimization or None
+        The engine running the synthesis, built by :meth:`setup` (called by the first
+        :meth:`synthesize` or by :meth:`load`); ``None`` before. Its
+        ``history.seconds`` is the time spent synthesising.
     """
 
     def __init__(
@@ -79,14 +131,17 @@ class Metamer:
         initial_image: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        _check_image(image, "image")
-        lo, hi = _check_range(allowed_range)
-        if image.min() < lo or image.max() > hi:
-            raise ValueError(f"image values lie in [{image.min():.4g}, {image.max():.4g}], outside "
-                             f"allowed_range {allowed_range}; rescale it (difflens.tools.rescale) or widen the range")
-        if not (range_penalty_lambda >= 0):
-            raise ValueError(f"range_penalty_lambda must be >= 0, got {range_penalty_lambda!r}")
-        _check_model(model, image)
+        lo, hi = check_range(allowed_range)
+        check_synthesis_image(image, "image", min_ndim=2, allowed_range=(lo, hi))
+        if isinstance(range_penalty_lambda, bool) or not (
+                isinstance(range_penalty_lambda, (int, float)) and math.isfinite(range_penalty_lambda)
+                and range_penalty_lambda >= 0):
+            raise ValueError(f"range_penalty_lambda must be a finite number >= 0, got {range_penalty_lambda!r}")
+        if not callable(loss_function):
+            raise TypeError(f"loss_function must be callable (synth_rep, target_rep) -> loss, "
+                            f"got {type(loss_function).__name__}")
+        validate_model(model, image_shape=image.shape, image_dtype=image.dtype, device=image.device,
+                       same_batch=True)
         self.image = image.detach()
         self.model = model
         self.loss_function = loss_function
@@ -94,19 +149,20 @@ class Metamer:
         self.allowed_range = (lo, hi)
         with torch.no_grad():
             self.target_representation = model(self.image).detach()
+        check_finite(self.target_representation, "model(image), the target representation,")
         self.metamer = self._initial(initial_image, generator)
-        self._engine: Optimization | None = None
+        self.optimization: Optimization | None = None
         self.store_progress: bool | int = False
 
     # ---------------------------------------------------------------- setup
     def _initial(self, initial_image: Tensor | None, generator: torch.Generator | None) -> Tensor:
         if initial_image is None:
-            g = generator if generator is not None else torch.Generator(device=self.image.device).manual_seed(0)
+            g = default_generator(generator, device=self.image.device)
             lo, hi = self.allowed_range
             x = torch.rand(self.image.shape, generator=g, device=self.image.device, dtype=self.image.dtype)
             x = lo + (hi - lo) * x
         else:
-            _check_image(initial_image, "initial_image")
+            check_synthesis_image(initial_image, "initial_image", min_ndim=2)
             x = initial_image.detach().to(self.image.device, self.image.dtype)
             if x.shape != self.image.shape:
                 if x.shape[0] == 1 and x.shape[1:] == self.image.shape[1:]:
@@ -115,6 +171,53 @@ class Metamer:
                     raise ValueError(f"initial_image has shape {tuple(initial_image.shape)}, image has "
                                      f"{tuple(self.image.shape)}; they must match (or initial_image have batch 1)")
         return x.clone().requires_grad_(True)
+
+    def setup(self, initial_image: Tensor | None = None, optimizer: Any = None,
+              optimizer_kwargs: dict[str, Any] | None = None, scheduler: Any = None,
+              scheduler_kwargs: dict[str, Any] | None = None) -> "Metamer":
+        """Set the starting image, optimiser and scheduler, and build :attr:`optimization` (plenoptic's ``setup``).
+
+        Called by the first :meth:`synthesize` when not called before; only once.
+
+        Parameters
+        ----------
+        initial_image : Tensor, optional
+            New starting point (as the constructor's ``initial_image``).
+        optimizer : optional
+            An optimiser class (plenoptic), an optimiser over ``[self.metamer]``, or a
+            factory ``params -> Optimizer``. Default ``Adam(lr=0.01, amsgrad=True)``.
+        optimizer_kwargs : dict, optional
+            Arguments for an optimiser class (default ``{"lr": 0.01}``, plus
+            ``amsgrad=True`` for the default Adam).
+        scheduler : optional
+            A scheduler class, a scheduler of that optimiser, or a factory
+            ``optimizer -> scheduler``. Default none.
+        scheduler_kwargs : dict, optional
+            Arguments for a scheduler class.
+        """
+        if self.optimization is not None:
+            raise ValueError("setup() can only be called once, before synthesize()")
+        if initial_image is not None:
+            with torch.no_grad():  # in place: an optimizer given over self.metamer stays valid
+                self.metamer.copy_(self._initial(initial_image, None))
+        if optimizer is None:
+            kwargs = {"lr": 0.01, "amsgrad": True, **(optimizer_kwargs or {})}
+            optimizer = torch.optim.Adam([self.metamer], **kwargs)
+        elif isinstance(optimizer, type):
+            optimizer = optimizer([self.metamer], **(optimizer_kwargs or {"lr": 0.01}))
+        elif optimizer_kwargs is not None:
+            raise ValueError("optimizer_kwargs only go with an optimizer class, not an optimizer instance")
+        if isinstance(scheduler, type):
+            cls, kw = scheduler, dict(scheduler_kwargs or {})
+            scheduler = lambda opt: cls(opt, **kw)  # noqa: E731
+        elif scheduler_kwargs is not None:
+            raise ValueError("scheduler_kwargs only go with a scheduler class")
+        self.optimization = Optimization([self.metamer], self.objective, optimizer=optimizer,
+                                         scheduler=scheduler, freeze_converged=True, snapshot_fn=self._snapshot)
+        return self
+
+    def _snapshot(self) -> Tensor:
+        return self.metamer.detach().clone()
 
     def objective(self, metamer: Tensor | None = None) -> Tensor:
         """Per-item loss ``(B,)``: representation loss + λ · range penalty."""
@@ -132,55 +235,58 @@ class Metamer:
     def synthesize(
         self,
         max_iter: int = 100,
-        optimizer: torch.optim.Optimizer | None = None,
+        optimizer: Any = None,
         scheduler: Any = None,
         store_progress: bool | int = False,
         stop_criterion: float = 1e-4,
         stop_iters_to_check: int = 50,
         progress: bool = True,
+        *,
+        checkpoint_path: str | os.PathLike | None = None,
+        resume: bool = False,
     ) -> Tensor:
         """Run (or resume) synthesis for up to ``max_iter`` more iterations; returns ``self.metamer``.
 
-        ``optimizer`` (over ``[self.metamer]``; default ``Adam(lr=0.01, amsgrad=True)``)
-        and ``scheduler`` may only be given on the first call. ``store_progress``:
-        ``True`` or N keeps a copy of the metamer every N iterations in
-        ``saved_metamer``. A metamer stops when its loss changed by less than
-        ``stop_criterion`` over ``stop_iters_to_check`` iterations; the run ends
-        when all have.
+        Parameters
+        ----------
+        max_iter : int
+            Iterations to run at most in this call.
+        optimizer, scheduler : optional
+            As in :meth:`setup`; only on the first call (default ``Adam(lr=0.01, amsgrad=True)``).
+        store_progress : bool or int
+            ``True`` or N keeps a copy of the metamer every N iterations in
+            ``saved_metamer`` (it cannot change once set; ``False`` keeps the earlier choice).
+        stop_criterion, stop_iters_to_check : float, int
+            A metamer stops when its loss changed by less than ``stop_criterion`` over
+            the last ``stop_iters_to_check`` iterations, as in plenoptic (see
+            :class:`LossConvergence`); the run ends when all have.
+        progress : bool
+            Show a progress bar (a line every 10% in a log).
+        checkpoint_path : path-like, optional
+            Where the engine writes its checkpoint (at the end, and on Ctrl-C / SIGTERM).
+        resume : bool
+            With an existing ``checkpoint_path``: load it and finish the run it records
+            (call on a Metamer built with the same arguments and ``synthesize``
+            arguments), giving the numbers an uninterrupted run gives.
         """
-        if self._engine is None:
-            opt = optimizer if optimizer is not None else torch.optim.Adam([self.metamer], lr=0.01, amsgrad=True)
-            self._engine = self._make_engine(opt, scheduler)
-        elif optimizer is not None and optimizer is not self._engine.optimizer:
+        if self.optimization is None:
+            self.setup(optimizer=optimizer, scheduler=scheduler)
+        elif optimizer is not None and optimizer is not self.optimization.optimizer:
             raise ValueError("optimizer can only be set on the first call to synthesize; "
                              "this call resumes the existing synthesis")
-        elif scheduler is not None and scheduler is not self._engine.scheduler:
+        elif scheduler is not None and scheduler is not self.optimization.scheduler:
             raise ValueError("scheduler can only be set on the first call to synthesize")
-        self._set_store(store_progress)
-        self._engine.stop_rules = [LossChange(stop_criterion, window=stop_iters_to_check)]
-        self._engine.progress = "metamer" if progress else False
-        self._engine.run(max_iter)
-        if self._engine.stop_reason == "loss_change":
+        every = _store_every(store_progress)
+        options: dict[str, Any] = {"snapshot_every": every} if every else {}
+        self.optimization.configure(stop_rules=[LossConvergence(stop_criterion, stop_iters_to_check)],
+                                    progress="metamer" if progress else False,
+                                    checkpoint_path=checkpoint_path, **options)
+        if every:
+            self.store_progress = store_progress
+        self.optimization.run(max_iter, resume=resume)
+        if self.optimization.stop_reason == "loss_change":
             warnings.warn("loss has converged, stopping synthesis", stacklevel=2)
         return self.metamer
-
-    def _make_engine(self, optimizer: torch.optim.Optimizer, scheduler: Any) -> Optimization:
-        return Optimization([self.metamer], self.objective, optimizer=optimizer, scheduler=scheduler,
-                            freeze_converged=True, snapshot_fn=lambda: self.metamer.detach().clone())
-
-    def _set_store(self, store_progress: bool | int) -> None:
-        if isinstance(store_progress, bool):
-            every = 1 if store_progress else None
-        elif isinstance(store_progress, int) and store_progress > 0:
-            every = store_progress
-        else:
-            raise ValueError(f"store_progress must be a bool or a positive int, got {store_progress!r}")
-        if self.store_progress and every and self._engine.snapshot_every not in (None, every):
-            raise ValueError("store_progress cannot change between calls to synthesize "
-                             f"(was every {self._engine.snapshot_every}, now {every})")
-        self.store_progress = store_progress if every else self.store_progress
-        if every:
-            self._engine.snapshot_every = every
 
     # -------------------------------------------------------------- results
     @property
@@ -191,36 +297,38 @@ class Metamer:
 
     @property
     def gradient_norm(self) -> Tensor:
+        """``(T,)`` 2-norm of the gradient at each iteration (on CPU)."""
         return self._history("grad_norm")
 
     @property
     def pixel_change_norm(self) -> Tensor:
+        """``(T,)`` 2-norm of each step's change of the metamer (on CPU)."""
         return self._history("change_norm")
 
     @property
     def saved_metamer(self) -> Tensor:
         """``(S, *image.shape)`` snapshots taken every ``store_progress`` iterations (initial image first)."""
-        if self._engine is None or not self._engine.history.snapshots:
+        if self.optimization is None or not self.optimization.history.snapshots:
             return torch.empty(0)
-        return torch.stack([s.cpu() for s in self._engine.history.snapshots])
+        return torch.stack([s.cpu() for s in self.optimization.history.snapshots])
 
     @property
     def saved_iterations(self) -> list[int]:
-        return [] if self._engine is None else list(self._engine.history.snapshot_iterations)
+        """The iterations of :attr:`saved_metamer`."""
+        return [] if self.optimization is None else list(self.optimization.history.snapshot_iterations)
 
     @property
     def optimizer(self) -> torch.optim.Optimizer | None:
-        return None if self._engine is None else self._engine.optimizer
+        return None if self.optimization is None else self.optimization.optimizer
 
     @property
-    def engine(self) -> Optimization | None:
-        """The underlying :class:`~difflens.engine.Optimization` (``None`` before synthesis)."""
-        return self._engine
+    def scheduler(self) -> Any:
+        return None if self.optimization is None else self.optimization.scheduler
 
     def _history(self, name: str) -> Tensor:
-        if self._engine is None:
+        if self.optimization is None:
             return torch.empty(0)
-        return getattr(self._engine.history, name).detach().cpu()
+        return getattr(self.optimization.history, name).detach().cpu()
 
     # ------------------------------------------------------ devices and files
     def to(self, device: torch.device | str) -> "Metamer":
@@ -229,59 +337,158 @@ class Metamer:
         self.target_representation = self.target_representation.to(device)
         if isinstance(self.model, nn.Module):
             self.model.to(device)
-        if self._engine is not None:
-            self._engine.to(device)
+        if self.optimization is not None:
+            self.optimization.to(device)
         else:
             self.metamer.data = self.metamer.data.to(device)
         return self
 
+    def _loss_test(self, target: Tensor) -> Tensor:
+        """``loss_function`` on the saved test inputs ``(target, 2 * target)``, as plenoptic checks it."""
+        with torch.no_grad():
+            out = self.loss_function(target, 2 * target)
+        return out.detach() if isinstance(out, Tensor) else torch.as_tensor(out)
+
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the whole synthesis to one file, atomically (model weights are not saved)."""
+        """Write the whole synthesis to one file, atomically (model weights are not saved).
+
+        The file holds the image, the target representation, ``loss_function``'s output
+        on ``(target, 2 * target)`` (so :meth:`load` can tell a different loss), the
+        metamer, the range penalty, and the engine's state (optimiser, scheduler, history).
+        """
+        opt = self.optimization
         payload = {
-            "format": FORMAT,
             "image": self.image.cpu(),
             "target_representation": self.target_representation.cpu(),
+            "loss_function_output": self._loss_test(self.target_representation).cpu(),
             "metamer": self.metamer.detach().cpu(),
             "range_penalty_lambda": self.range_penalty_lambda,
             "allowed_range": list(self.allowed_range),
             "store_progress": self.store_progress,
-            "engine": None if self._engine is None else self._engine.state_dict(),
+            "scheduler_class": None if opt is None or opt.scheduler is None else type(opt.scheduler).__name__,
+            "optimization": None if opt is None else opt.state_dict(),
         }
-        return atomic_torch_save(payload, path)
+        return save_file(payload, path, format=FORMAT, version=VERSION)
 
-    def load(self, path: str | os.PathLike, map_location: Any = None) -> "Metamer":
-        """Restore a :meth:`save` file into this object (built with the same image and model).
+    def load(self, path: str | os.PathLike, map_location: Any = None, *, optimizer: Any = None,
+             scheduler: Any = None, tensor_equality_atol: float = 1e-8,
+             tensor_equality_rtol: float = 1e-5) -> "Metamer":
+        """Restore a :meth:`save` file into this object, built with the same arguments.
 
-        Synthesis can then be resumed with :meth:`synthesize`.
+        Synthesis can then be resumed with :meth:`synthesize`; the result equals an
+        uninterrupted synthesis. As plenoptic's ``load``, the file is refused when its
+        image, ``range_penalty_lambda``, ``allowed_range``, model (its output on the
+        image) or ``loss_function`` (its output on the saved test tensors) differ from
+        this object's.
+
+        Parameters
+        ----------
+        path : path-like
+            A :meth:`save` file.
+        map_location : optional
+            As for ``torch.load``; default this object's device.
+        optimizer : optional
+            Optimiser class or factory ``params -> Optimizer`` to rebuild the saved one
+            (default: the saved ``torch.optim`` class; its settings come from the file).
+        scheduler : optional
+            Scheduler class or factory ``optimizer -> scheduler`` (default: the saved
+            ``torch.optim.lr_scheduler`` class, rebuilt from its saved settings).
+        tensor_equality_atol, tensor_equality_rtol : float
+            Tolerances of the comparisons (``torch.allclose``).
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        CheckpointError
+            A corrupt or foreign file, or one saved for a different image, model,
+            loss function, penalty or range, or with an optimiser or scheduler that
+            cannot be rebuilt.
         """
-        sd = load_file(path, map_location=map_location or self.image.device)
-        if not isinstance(sd, dict) or sd.get("format") != FORMAT:
-            raise CheckpointError(f"{path} is not a saved Metamer")
-        if sd["image"].shape != self.image.shape or not torch.allclose(sd["image"].to(self.image), self.image):
-            raise CheckpointError(f"{path} was saved for a different target image")
+        sd = load_file(path, format=FORMAT, version=VERSION, map_location=map_location or self.image.device)
+        if int(sd.get("version", 0)) < VERSION:
+            raise CheckpointError(f"{path} was written by an older difflens (Metamer file version "
+                                  f"{sd.get('version', 0)}, this one reads {VERSION}); synthesise it again")
+        tol = {"rtol": tensor_equality_rtol, "atol": tensor_equality_atol}
+        img = sd["image"]
+        if img.shape != self.image.shape or img.dtype != self.image.dtype or not torch.allclose(
+                img.to(self.image.device), self.image, **tol):
+            raise CheckpointError(f"{path} was saved for a different target image (saved {tuple(img.shape)} "
+                                  f"{img.dtype}, this Metamer has {tuple(self.image.shape)} {self.image.dtype})")
+        saved_rep = sd["target_representation"].to(self.image.device)
         with torch.no_grad():
-            rep = self.model(sd["image"].to(self.image))
-        if rep.shape != sd["target_representation"].shape or not torch.allclose(
-                rep, sd["target_representation"].to(rep), rtol=1e-4, atol=1e-6):
+            rep = self.model(img.to(self.image.device))
+        if rep.shape != saved_rep.shape or not torch.allclose(rep, saved_rep.to(rep.dtype), rtol=1e-4, atol=1e-6):
             raise CheckpointError(f"{path} was saved with a different model: its target representation differs")
-        self.range_penalty_lambda = sd["range_penalty_lambda"]
-        self.allowed_range = tuple(sd["allowed_range"])
-        self.store_progress = sd["store_progress"]
+        if not math.isclose(float(sd["range_penalty_lambda"]), self.range_penalty_lambda, rel_tol=1e-9):
+            raise CheckpointError(f"{path} was saved with range_penalty_lambda={sd['range_penalty_lambda']}, "
+                                  f"this Metamer has {self.range_penalty_lambda}: build it with the saved value")
+        if tuple(float(v) for v in sd["allowed_range"]) != self.allowed_range:
+            raise CheckpointError(f"{path} was saved with allowed_range={tuple(sd['allowed_range'])}, this "
+                                  f"Metamer has {self.allowed_range}: build it with the saved value")
+        mine, saved = self._loss_test(saved_rep), sd["loss_function_output"].to(self.image.device)
+        if mine.shape != saved.shape or not torch.allclose(mine.to(saved.dtype), saved, **tol):
+            raise CheckpointError(f"{path} was saved with a different loss_function: on the saved test tensors "
+                                  "(target_representation, 2 * target_representation) the saved one gave "
+                                  f"{saved.flatten()[:4].tolist()}, this one gives {mine.flatten()[:4].tolist()}")
         with torch.no_grad():
             self.metamer.copy_(sd["metamer"].to(self.metamer))
-        if sd["engine"] is not None:
-            opt_cls = getattr(torch.optim, sd["engine"]["optimizer_class"], None)
-            if opt_cls is None:
-                raise CheckpointError(f"unknown optimizer {sd['engine']['optimizer_class']!r} in {path}")
-            self._engine = self._make_engine(opt_cls([self.metamer], lr=0.01), None)
-            if self.store_progress:
-                self._engine.snapshot_every = 1 if self.store_progress is True else int(self.store_progress)
-            self._engine.load_state_dict(sd["engine"])
+        self.store_progress = sd["store_progress"]
+        engine = sd["optimization"]
+        if engine is None:
+            return self
+        if self.optimization is None:
+            opt = optimizer if optimizer is not None else _saved_class(torch.optim, engine["optimizer_class"], path)
+            if isinstance(opt, type):
+                cls = opt
+                opt = lambda params: cls(params, lr=0.01)  # noqa: E731 (settings come from the file)
+            sched = scheduler
+            if sched is None and sd["scheduler_class"] is not None:
+                sched = _saved_class(torch.optim.lr_scheduler, sd["scheduler_class"], path)
+            if isinstance(sched, type):
+                sched = _scheduler_factory(sched, engine["scheduler"], path)
+            self.setup(optimizer=opt, scheduler=sched)
+        every = _store_every(self.store_progress)
+        if every:
+            self.optimization.configure(snapshot_every=every)
+        self.optimization.load_state_dict(engine)
         return self
 
     def __repr__(self) -> str:
-        it = 0 if self._engine is None else self._engine.iteration
+        it = 0 if self.optimization is None else self.optimization.iteration
         return f"Metamer(image={tuple(self.image.shape)}, iterations={it}, device={self.image.device})"
+
+
+def _store_every(store_progress: Any) -> int | None:
+    if isinstance(store_progress, bool):
+        return 1 if store_progress else None
+    if isinstance(store_progress, int) and store_progress >= 0:
+        return store_progress or None
+    raise ValueError(f"store_progress must be a bool or an integer >= 0, got {store_progress!r}")
+
+
+def _saved_class(module: Any, name: str, path: Any) -> type:
+    cls = getattr(module, name, None)
+    if not isinstance(cls, type):
+        kind = "optimizer" if module is torch.optim else "scheduler"
+        raise CheckpointError(f"{path} was saved with {kind} {name!r}, which is not in {module.__name__}: "
+                              f"pass {kind}=<its class or a factory> to load")
+    return cls
+
+
+def _scheduler_factory(cls: type, state: dict[str, Any] | None, path: Any) -> Callable[[Any], Any]:
+    """Build ``cls`` on an optimizer from its saved state (its required arguments are saved in it)."""
+    state = state or {}
+    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
+    required = [p.name for p in params if p.default is inspect.Parameter.empty
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    missing = [n for n in required if n not in state]
+    if missing:
+        raise CheckpointError(f"{path} was saved with scheduler {cls.__name__}, whose argument(s) "
+                              f"{', '.join(missing)} are not in its saved state: pass "
+                              "scheduler=lambda opt: <the scheduler built on opt> to load")
+    kwargs = {n: state[n] for n in required}
+    return lambda opt: cls(opt, **kwargs)
 
 
 # Plots live in difflens.plot.metamer; they are reachable here as the tutorial calls them.
@@ -293,12 +500,14 @@ def plot_loss(metamer: Metamer, iteration: int | None = None, ax=None, **kwargs)
 
 
 def display_metamer(metamer: Metamer, batch_idx: int = 0, iteration: int | None = None, ax=None, **kwargs):
+    """The metamer at an iteration; see :func:`difflens.plot.metamer.display_metamer`."""
     from difflens.plot.metamer import display_metamer as _plot
 
     return _plot(metamer, batch_idx=batch_idx, iteration=iteration, ax=ax, **kwargs)
 
 
 def plot_synthesis_status(metamer: Metamer, iteration: int | None = None, **kwargs):
+    """Several panels at one iteration; see :func:`difflens.plot.metamer.plot_synthesis_status`."""
     from difflens.plot.metamer import plot_synthesis_status as _plot
 
     return _plot(metamer, iteration=iteration, **kwargs)
@@ -309,45 +518,3 @@ def animate(metamer: Metamer, framerate: int = 10, **kwargs):
     from difflens.plot.metamer import animate as _plot
 
     return _plot(metamer, framerate=framerate, **kwargs)
-
-
-def _check_image(x: Any, name: str) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
-    if x.ndim < 2:
-        raise ValueError(f"{name} must have a batch dimension first: (B, ...) e.g. (B, C, H, W); "
-                         f"got shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or inf")
-
-
-def _check_range(allowed_range: Any) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in allowed_range)
-    except (TypeError, ValueError):
-        raise ValueError(f"allowed_range must be a pair (low, high), got {allowed_range!r}") from None
-    if not lo < hi:
-        raise ValueError(f"allowed_range must have low < high, got {allowed_range!r}")
-    return lo, hi
-
-
-def _check_model(model: Any, image: Tensor) -> None:
-    if not callable(model):
-        raise TypeError(f"model must be callable, got {type(model).__name__}")
-    if isinstance(model, nn.Module):
-        trainable = [n for n, p in model.named_parameters() if p.requires_grad]
-        if trainable:
-            raise ValueError(f"model has trainable parameters ({', '.join(trainable[:4])}); call "
-                             "difflens.tools.remove_grad(model) first so synthesis cannot change the model")
-    with torch.no_grad():
-        a, b = model(image), model(image)
-    if not isinstance(a, Tensor):
-        raise TypeError(f"model must return a tensor, returned {type(a).__name__}")
-    if a.shape[:1] != image.shape[:1]:
-        raise ValueError(f"model output has batch size {a.shape[:1]}, input {image.shape[0]}: the first "
-                         "dimension must be the batch")
-    if not torch.equal(a, b):
-        raise ValueError("model is not deterministic: two calls on the same image gave different outputs "
-                         "(call model.eval() to turn off dropout and similar)")

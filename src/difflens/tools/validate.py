@@ -1,14 +1,37 @@
-"""Input and model checks shared by the synthesis methods, with messages that say what to fix."""
+"""Input and model checks shared by the synthesis methods, with messages that say what to fix.
+
+One module for every check :class:`~difflens.synthesize.Metamer` and
+:class:`~difflens.synthesize.Eigendistortion` make on their inputs:
+
+- :func:`check_image`: type, dtype family and shape only (cheap; models call it in ``forward``);
+- :func:`check_synthesis_image`: an image synthesis targets or starts from: float32/float64,
+  shape, finite values, optionally inside a range;
+- :func:`check_range` / :func:`check_in_range`: a ``(low, high)`` pair and values inside it
+  (NaN never passes);
+- :func:`check_finite`: no NaN or inf, with a count of each;
+- :func:`validate_model`: a model can be probed (returns a tensor, keeps device and dtype,
+  lets gradients reach the input, finite, deterministic, no learnable parameters).
+"""
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["check_image", "remove_grad", "validate_input", "validate_model"]
+from .rng import default_generator
+
+__all__ = ["SYNTHESIS_DTYPES", "check_finite", "check_image", "check_in_range", "check_range",
+           "check_synthesis_image", "remove_grad", "validate_input", "validate_model"]
+
+#: Real dtypes synthesis runs in: half precision cannot hold the small loss changes and
+#: gradients the optimisers and eigensolvers work with.
+SYNTHESIS_DTYPES = (torch.float32, torch.float64)
+
+_HALF = (torch.float16, torch.bfloat16, torch.complex32)
 
 _FLOAT_FAMILIES = {
     torch.float16: (torch.float16, torch.complex32),
@@ -21,9 +44,11 @@ _FLOAT_FAMILIES = {
 }
 
 
-def check_image(x: object, name: str = "image", *, ndim: int = 4, allow_complex: bool = False,
+def check_image(x: object, name: str = "image", *, ndim: int | None = 4, allow_complex: bool = False,
                 batch_size: int | None = None) -> Tensor:
     """Raise a clear error unless ``x`` is a ``ndim``-D floating-point tensor; return ``x``.
+
+    Cheap (no pass over the values): models call it on every input.
 
     Parameters
     ----------
@@ -63,15 +88,116 @@ def check_image(x: object, name: str = "image", *, ndim: int = 4, allow_complex:
     return x
 
 
+def check_finite(x: Tensor, name: str = "image") -> Tensor:
+    """Raise ``ValueError`` naming how many NaN and inf values ``x`` holds; return ``x``.
+
+    One pass over ``x`` and one host sync: call it once per input, not per step.
+    """
+    finite = torch.isfinite(x)
+    if bool(finite.all()):
+        return x
+    n_nan = int(torch.isnan(x).sum())
+    n_inf = int(x.numel() - int(finite.sum()) - n_nan)
+    parts = [f"{n} {kind}" for n, kind in ((n_nan, "NaN"), (n_inf, "inf")) if n]
+    raise ValueError(f"{name} contains {' and '.join(parts)} value(s) (of {x.numel()}); "
+                     "every value must be finite")
+
+
+def check_range(allowed_range: object, name: str = "allowed_range") -> tuple[float, float]:
+    """``allowed_range`` as a pair of finite floats ``(low, high)`` with ``low < high``.
+
+    Raises
+    ------
+    ValueError
+        Not a pair of numbers, not finite, or ``low >= high``.
+    """
+    try:
+        lo, hi = (float(v) for v in allowed_range)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (low, high), got {allowed_range!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name} must be finite, got {allowed_range!r}")
+    if not lo < hi:
+        raise ValueError(f"{name} must have low < high, got {allowed_range!r}")
+    return lo, hi
+
+
+def check_in_range(x: Tensor, allowed_range: tuple[float, float], name: str = "image") -> Tensor:
+    """Raise ``ValueError`` unless every value of ``x`` lies in ``allowed_range``; return ``x``.
+
+    NaN never lies in a range (``x.min()`` of a tensor holding NaN compares false
+    with everything, so a plain min/max test would let it through).
+    """
+    lo, hi = allowed_range
+    if bool(torch.isnan(x).any()):
+        raise ValueError(f"{name} contains NaN, which lies in no range (allowed_range {allowed_range})")
+    xmin, xmax = float(x.min()), float(x.max())
+    if xmin < lo or xmax > hi:
+        raise ValueError(f"{name} values lie in [{xmin:.4g}, {xmax:.4g}], outside allowed_range "
+                         f"{tuple(allowed_range)}; rescale it (difflens.tools.rescale) or widen the range")
+    return x
+
+
+def check_synthesis_image(x: object, name: str = "image", *, ndim: int | None = None, min_ndim: int = 1,
+                          batch_size: int | None = None,
+                          allowed_range: tuple[float, float] | None = None) -> Tensor:
+    """Check an image that synthesis targets or starts from; return it.
+
+    Parameters
+    ----------
+    x
+        The tensor to check.
+    name
+        What to call it in messages.
+    ndim
+        Required number of dimensions (``None``: any number >= ``min_ndim``).
+    min_ndim
+        Fewest dimensions accepted when ``ndim`` is ``None`` (2 means "a batch dimension first").
+    batch_size
+        Required size of dimension 0, if given.
+    allowed_range
+        ``(low, high)`` every value must lie in (``None``: no range check).
+
+    Raises
+    ------
+    TypeError
+        Not a tensor; a dtype other than float32/float64 (half precision, integers, complex).
+    ValueError
+        Wrong number of dimensions, empty, wrong batch size, NaN or inf values, values outside
+        ``allowed_range``.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype in _HALF:
+        raise TypeError(f"{name} has dtype {x.dtype}; synthesis runs in float32 or float64 (half "
+                        "precision cannot hold the small loss changes and gradients it works with): "
+                        f"convert it with {name}.float() or {name}.double()")
+    if x.dtype not in SYNTHESIS_DTYPES:
+        raise TypeError(f"{name} must have a floating-point dtype, float32 or float64, got {x.dtype}; "
+                        f"convert it with {name}.float() (and rescale 0-255 images to [0, 1])")
+    if ndim is not None:
+        check_image(x, name, ndim=ndim)
+    elif x.ndim < min_ndim:
+        what = "a batch dimension first: (B, ...) e.g. (B, C, H, W)" if min_ndim == 2 else f"{min_ndim}+ dimensions"
+        raise ValueError(f"{name} must have {what}; got shape {tuple(x.shape)}")
+    check_image(x, name, ndim=None, batch_size=batch_size)
+    check_finite(x, name)
+    if allowed_range is not None:
+        check_in_range(x, allowed_range, name)
+    return x
+
+
 def validate_input(input_tensor: Tensor, no_batch: bool = False, allowed_range: tuple[float, float]
                    | None = (0.0, 1.0)) -> None:
     """Check that ``input_tensor`` can be synthesised from (plenoptic's ``validate_input``).
 
-    Raises ``TypeError`` for non-float/complex dtypes and ``ValueError`` when
-    ``no_batch`` is set and the batch dimension is not 1. Warns (``UserWarning``) if
-    the tensor is not 4-D or has values outside ``allowed_range`` (``None``: no check).
+    Raises ``TypeError`` for non-float/complex dtypes, ``ValueError`` for NaN or inf
+    values and, when ``no_batch`` is set, a batch dimension other than 1. Warns
+    (``UserWarning``) if the tensor is not 4-D or has values outside ``allowed_range``
+    (``None``: no check).
     """
     check_image(input_tensor, "input_tensor", ndim=None, allow_complex=True)
+    check_finite(input_tensor, "input_tensor")
     if input_tensor.ndim != 4:
         warnings.warn(f"input_tensor has shape {tuple(input_tensor.shape)}; synthesis methods are "
                       "tested on 4-D (batch, channel, height, width) inputs", stacklevel=2)
@@ -100,20 +226,25 @@ def _call(model: Callable[[Tensor], object], img: Tensor, what: str) -> object:
     try:
         return model(img)
     except Exception as err:
+        hint = ""
+        if img.ndim != 4:
+            hint = (f" Models usually take 4-D (batch, channel, height, width) images; this input is "
+                    f"{img.ndim}-D: add dimensions with image[None, None] (or image[None]).")
         raise ValueError(f"model raised {type(err).__name__} when called on {what} of shape "
-                         f"{tuple(img.shape)}, dtype {img.dtype}, device {img.device}: {err}. "
+                         f"{tuple(img.shape)}, dtype {img.dtype}, device {img.device}: {err}.{hint} "
                          "If it casts the input to numpy or another type, keep every "
                          "computation in torch") from err
 
 
 def validate_model(model: Callable[[Tensor], Tensor], image_shape: Sequence[int] | None = None,
                    image_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-                   generator: torch.Generator | None = None) -> None:
+                   generator: torch.Generator | None = None, *, same_batch: bool = False) -> None:
     """Check that ``model`` can be probed by metamer / eigendistortion synthesis.
 
     Runs ``model`` on a uniform random test image of ``image_shape`` (default
-    ``(1, 1, 16, 16)``) drawn from ``generator`` (default: a fresh generator seeded 0,
-    so the global RNG is never touched), and checks, in this order:
+    ``(1, 1, 16, 16)``) drawn from ``generator`` (default
+    :func:`~difflens.tools.rng.default_generator`, so the global RNG is never touched),
+    and checks, in this order:
 
     - the call succeeds and returns a ``torch.Tensor`` (``ValueError``);
     - the output stays on the input's device (``RuntimeError``);
@@ -121,10 +252,13 @@ def validate_model(model: Callable[[Tensor], Tensor], image_shape: Sequence[int]
       parameter is used (``ValueError``: call :func:`remove_grad`);
     - the output keeps the input's precision (``TypeError``; complex outputs of
       matching precision are fine);
-    - the output keeps the gradient of an input with one, and the backward pass
-      reaches the input with finite values (``ValueError``);
-    - the output is finite and identical for two calls on the same input, i.e. the
-      model is deterministic (``ValueError``: e.g. dropout in training mode).
+    - with ``same_batch``, the output's first dimension is the input's batch (``ValueError``);
+    - the output is finite (``ValueError``: the model returns NaN or inf);
+    - the output keeps the gradient of an input with one (``ValueError``: the model detaches
+      its output, e.g. ``.detach()``, numpy or ``torch.no_grad`` in ``forward``), and the
+      backward pass reaches the input with finite values (``ValueError``);
+    - two calls on the same input agree, i.e. the model is deterministic (``ValueError``:
+      e.g. dropout in training mode).
 
     Warns (``UserWarning``) if ``model`` is an ``nn.Module`` in training mode. Outputs
     of any number of dimensions are accepted.
@@ -135,8 +269,7 @@ def validate_model(model: Callable[[Tensor], Tensor], image_shape: Sequence[int]
         raise TypeError(f"image_dtype must be a float or complex dtype, got {image_dtype}")
     shape = (1, 1, 16, 16) if image_shape is None else tuple(int(s) for s in image_shape)
     device = torch.device(device)
-    if generator is None:
-        generator = torch.Generator(device=device).manual_seed(0)
+    generator = default_generator(generator, device=device)
     real_dtype = _FLOAT_FAMILIES[image_dtype][0]
     img = torch.rand(shape, generator=generator, dtype=real_dtype, device=device).to(image_dtype)
 
@@ -157,11 +290,17 @@ def validate_model(model: Callable[[Tensor], Tensor], image_shape: Sequence[int]
     if out.dtype not in _FLOAT_FAMILIES[image_dtype]:
         raise TypeError(f"model changes the precision of its input: {image_dtype} in, {out.dtype} "
                         "out. Build the model in the input's dtype (e.g. model.to(torch.float64))")
+    if same_batch and (out.ndim == 0 or out.shape[0] != shape[0]):
+        raise ValueError(f"model output has shape {tuple(out.shape)} for an input of batch {shape[0]}: "
+                         "its first dimension must be the batch")
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError("model returns NaN or inf on a uniform random image in [0, 1)")
     grad_img = img.clone().requires_grad_(True)
     out_g = _call(model, grad_img, "a test image requiring grad")
     if not isinstance(out_g, Tensor) or not out_g.requires_grad:
-        raise ValueError("model strips the gradient from its input: do you detach() it, or use "
-                         "numpy / non-torch code, somewhere in forward?")
+        raise ValueError("model detaches its output from its input: no gradient reaches the input, "
+                         "so synthesis could never change the image (model strips the gradient: do "
+                         "you detach() it, use torch.no_grad, or numpy / non-torch code, in forward?)")
     (grad,) = torch.autograd.grad(out_g.abs().sum() if out_g.is_complex() else out_g.sum(),
                                   grad_img, allow_unused=True)
     if grad is None:
@@ -170,8 +309,6 @@ def validate_model(model: Callable[[Tensor], Tensor], image_shape: Sequence[int]
     if not torch.isfinite(grad).all():
         raise ValueError("the gradient of the model output with respect to the input is not "
                          "finite (NaN/inf) on a uniform random image")
-    if not torch.isfinite(out).all():
-        raise ValueError("model returns NaN or inf on a uniform random image in [0, 1)")
     again = _call(model, img, "the same test image a second time")
     tol = 1e-6 if out.dtype in (torch.float64, torch.complex128) else 1e-4
     if not isinstance(again, Tensor) or again.shape != out.shape or not torch.allclose(
