@@ -347,3 +347,61 @@ def test_cuda_matches_cpu():
         y.sum().backward()
         assert y.device.type == "cuda" and xg.grad.device.type == "cuda"
         assert _rel(y.cpu(), cpu_model(x)) < 1e-5
+
+
+BAD_STDS = [(float("nan"), "finite"), (float("inf"), "finite"), (1e-30, "too small")]  # <= 0: see above
+
+
+@pytest.mark.parametrize("std, why", BAD_STDS)
+def test_bad_std_at_construction_names_the_parameter(std, why):
+    with pytest.raises(ValueError, match=f"std.*{why}|{why}.*std"):
+        dl.simulate.circular_gaussian2d(5, std)
+    with pytest.raises(ValueError, match=f"^std.*{why}"):
+        dl.simulate.Gaussian(5, std=std)
+    with pytest.raises(ValueError, match=f"^center_std.*{why}"):
+        dl.simulate.CenterSurround(5, center_std=std)
+    with pytest.raises(ValueError, match=f"^surround_std.*{why}"):
+        dl.simulate.CenterSurround(5, surround_std=[1.0, std], on_center=[True, False])
+
+
+def test_underflowing_std_of_an_even_kernel_is_caught():
+    # between-pixel centre: exp(-0.5 / (2 std^2)) underflows in float32 near std = 0.049
+    assert torch.isfinite(dl.simulate.circular_gaussian2d(4, 0.05)).all()
+    with pytest.raises(ValueError, match="too small for a 4x4 kernel"):
+        dl.simulate.circular_gaussian2d(4, 0.04)
+    torch.testing.assert_close(dl.simulate.circular_gaussian2d(4, torch.tensor(0.04, dtype=torch.float64)).sum(),
+                               torch.tensor(1.0, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name, param", [
+    ("Gaussian", "std"), ("CenterSurround", "surround_std"), ("LinearNonlinear", "center_surround.center_std"),
+    ("LuminanceGainControl", "luminance.std"), ("LuminanceContrastGainControl", "contrast.std"),
+    ("OnOff", "center_surround.surround_std"),
+])
+@pytest.mark.parametrize("value, why", [(float("nan"), "finite"), (float("inf"), "finite"),
+                                        (0.0, "too small"), (1e-30, "too small")])
+def test_bad_learned_std_in_forward_names_the_parameter(name, param, value, why):
+    model = getattr(dl.simulate, name)(7)
+    x = _image((1, 1, 12, 12))
+    model(x)  # fine before
+    with torch.no_grad():
+        model.get_parameter(param)[-1] = value
+    with pytest.raises(ValueError, match=rf"^{param}\b.*{why}"):
+        model(x)
+    with torch.no_grad():  # sign does not matter (only std**2 enters), as plenoptic
+        model.get_parameter(param)[-1] = -2.0
+    assert torch.isfinite(model(x)).all()
+
+
+@pytest.mark.parametrize("name", ["LinearNonlinear", "LuminanceGainControl", "LuminanceContrastGainControl",
+                                  "OnOff"])
+def test_subclass_of_a_pretrained_model_gets_its_values(name):
+    parent = getattr(dl.simulate, name)
+    child = type(f"My{name}", (parent,), {})
+    grandchild = type(f"MyMy{name}", (child,), {})
+    expected = parent(31, pretrained=True).state_dict()
+    for cls in (child, grandchild):
+        got = cls(31, pretrained=True).state_dict()
+        assert list(got) == list(expected)
+        for key in expected:
+            assert torch.equal(got[key], expected[key]), key

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["circular_gaussian2d", "validate_filter_args"]
+__all__ = ["check_std", "circular_gaussian2d", "validate_filter_args"]
 
 StdLike = int | float | Sequence[float] | Tensor
 
@@ -20,7 +21,8 @@ def validate_filter_args(kernel_size: int | Sequence[int] | Tensor, std: StdLike
     Returns ``(kernel_size, std, out_channels)``: ``kernel_size`` as an ``(kh, kw)``
     tuple of positive ints, ``std`` as a 1-D floating tensor of length
     ``out_channels`` (integers become float32), ``out_channels`` inferred from
-    ``len(std)`` when ``None``. Raises ``ValueError`` naming the offending argument.
+    ``len(std)`` when ``None``. Raises ``ValueError`` naming the offending argument
+    (a NaN, inf, non-positive or underflowing ``std`` included, see :func:`check_std`).
     """
     std = torch.as_tensor(std)
     if not torch.is_floating_point(std):
@@ -43,12 +45,50 @@ def validate_filter_args(kernel_size: int | Sequence[int] | Tensor, std: StdLike
         raise ValueError(f"kernel_size must be one or two integers, got {kernel_size!r}")
     if min(ks) < 1:
         raise ValueError(f"kernel_size must be positive, got {kernel_size!r}")
+    if not bool(torch.isfinite(std).all()):
+        raise ValueError(f"{std_name} must be finite, got {std.tolist()}")
     if torch.any(std <= 0):
         raise ValueError(f"{std_name} must be positive, got {std.tolist()}")
+    check_std(std, std_name, (int(ks[0]), int(ks[1])))
     if len(std) != out_channels:
         raise ValueError(f"If non-scalar, len({std_name}) must equal {out_channels_name} "
                          f"({len(std)} != {out_channels})")
     return (int(ks[0]), int(ks[1])), std, out_channels
+
+
+def check_std(std: Tensor, name: str, kernel_size: tuple[int, int]) -> None:
+    """Raise ``ValueError`` unless every ``std`` gives a valid ``kernel_size`` kernel in ``std``'s dtype.
+
+    Valid: finite, and ``|std|`` large enough that the kernel's largest value (at the
+    pixel nearest the centre) does not underflow to zero, which would make the
+    normalised kernel 0/0 = NaN. The sign does not matter (only ``std**2`` enters).
+    One small pass over ``std``; call it where the kernel is built, not per pixel.
+
+    Parameters
+    ----------
+    std : Tensor
+        ``(O,)`` standard deviations in pixels.
+    name : str
+        The parameter's name in the message (e.g. ``"luminance.std"``).
+    kernel_size : (int, int)
+        ``(kh, kw)``; even sizes centre the kernel between pixels (nearest offset 0.5).
+    """
+    kh, kw = kernel_size
+    r2_min = (0.25 if kh % 2 == 0 else 0.0) + (0.25 if kw % 2 == 0 else 0.0)
+    with torch.no_grad():
+        s = std.detach()
+        peak = torch.exp(r2_min / (-2.0 * s**2))  # as gaussian_bank computes it: NaN when s**2 underflows
+        ok = torch.isfinite(s) & torch.isfinite(peak) & (peak > 0)
+        if bool(ok.all()):
+            return
+        bad = s[~ok].tolist()
+    if not all(math.isfinite(v) for v in bad):
+        raise ValueError(f"{name} must be finite, got {s.tolist()}")
+    tiny = torch.finfo(s.dtype).tiny * torch.finfo(s.dtype).eps  # smallest subnormal
+    # below sqrt(0.5 / max) the division's reciprocal of 2 std^2 overflows (0 * inf = NaN)
+    floor = max(math.sqrt(r2_min / (-2.0 * math.log(tiny))), math.sqrt(0.5 / torch.finfo(s.dtype).max))
+    raise ValueError(f"{name} = {bad} is too small for a {kh}x{kw} kernel in {s.dtype}: the kernel "
+                     f"underflows to zero (NaN once normalised); use |{name}| of at least about {floor:.3g} pixels")
 
 
 def gaussian_bank(kernel_size: tuple[int, int], std: Tensor) -> Tensor:

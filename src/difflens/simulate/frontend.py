@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..tools.conv import SpectrumCache, correlate2d
+from ..tools.rng import default_generator
 from ..tools.signal import make_disk
 from ..tools.validate import check_image
 from .filters import validate_filter_args
@@ -63,7 +64,7 @@ class _FrontEnd(nn.Module):
             warnings.warn("pretrained model had on_center=True, so on_center=False might not "
                           "make sense", stacklevel=3)
         self._spectrum_cache = SpectrumCache()
-        return generator if generator is not None else torch.Generator().manual_seed(0)
+        return default_generator(generator)
 
     @staticmethod
     def _scalar(n: int, gen: torch.Generator) -> nn.Parameter:
@@ -71,10 +72,20 @@ class _FrontEnd(nn.Module):
 
     @classmethod
     def _pretrained_state_dict(cls) -> OrderedDict:
-        """Parameters fit to human distortion judgements (Table 2 of Berardino, 2018)."""
-        return OrderedDict((k, torch.as_tensor(v)) for k, v in _PRETRAINED[cls.__name__])
+        """Parameters fit to human distortion judgements (Table 2 of Berardino, 2018).
+
+        Found through the method resolution order, so a subclass of a pretrained model
+        gets its parent's values.
+        """
+        for klass in cls.__mro__:
+            if klass.__module__ == __name__ and klass.__name__ in _PRETRAINED:
+                return OrderedDict((k, torch.as_tensor(v)) for k, v in _PRETRAINED[klass.__name__])
+        raise ValueError(f"{cls.__name__} has no pretrained values: pretrained=True needs a subclass of "
+                         f"one of {', '.join(_PRETRAINED)}")
 
     def _finish(self, pretrained: bool, activation: Callable[[Tensor], Tensor]) -> None:
+        for name in self._filter_names:  # name the parameters in error messages, e.g. "luminance.std"
+            getattr(self, name).name_prefix = f"{name}."
         if pretrained:
             self.load_state_dict(self._pretrained_state_dict())
         self.activation = activation
@@ -130,7 +141,8 @@ _DOC_ARGS = """
     cache_filt
         Freeze kernels after their first computation (plenoptic semantics).
     generator
-        Generator for the random initial gain-control scalars (default: seeded 0).
+        Generator for the random initial gain-control scalars (default
+        :func:`difflens.tools.rng.default_generator`).
     method
         Convolution path: ``"auto"`` (default), ``"fft"`` or ``"direct"``.
 

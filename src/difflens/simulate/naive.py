@@ -16,8 +16,9 @@ from torch import Tensor, nn
 
 from ..tools.conv import PAD_MODES, SpectrumCache, correlate2d, same_padding
 from ..tools.fftconv import _is_functorch_wrapped
+from ..tools.rng import default_generator
 from ..tools.validate import check_image
-from .filters import StdLike, circular_gaussian2d, gaussian_bank, validate_filter_args
+from .filters import StdLike, check_std, circular_gaussian2d, gaussian_bank, validate_filter_args
 
 __all__ = ["CenterSurround", "FilterModule", "Gaussian", "Identity", "Linear", "filter_image"]
 
@@ -62,6 +63,9 @@ class FilterModule(nn.Module):
 
     kernel_size: tuple[int, int]
     out_channels: int
+    #: prefix of this module's parameter names in error messages (a front-end model sets
+    #: e.g. ``"luminance."`` so a bad value is named ``luminance.std``)
+    name_prefix: str = ""
 
     def _setup(self, pad_mode: str, cache_filt: bool, method: str) -> None:
         _check_mode(pad_mode, method)
@@ -73,6 +77,17 @@ class FilterModule(nn.Module):
 
     def _build(self, dtype: torch.dtype) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _checked_std(self, name: str, dtype: torch.dtype) -> Tensor:
+        """Parameter ``name`` in ``dtype``, after :func:`check_std` where that costs no device sync.
+
+        Checked on CPU only (a GPU check would wait for the device on every kernel
+        build) and not inside functorch transforms of the parameters.
+        """
+        std = getattr(self, name).to(dtype)
+        if std.device.type == "cpu" and not _is_functorch_wrapped(std):
+            check_std(std, f"{self.name_prefix}{name}", self.kernel_size)
+        return std
 
     @property
     def filt(self) -> Tensor:
@@ -171,7 +186,7 @@ class Gaussian(FilterModule):
         self._setup(pad_mode, cache_filt, method)
 
     def _build(self, dtype: torch.dtype) -> Tensor:
-        return gaussian_bank(self.kernel_size, self.std.to(dtype))
+        return gaussian_bank(self.kernel_size, self._checked_std("std", dtype))
 
 
 class CenterSurround(FilterModule):
@@ -229,8 +244,8 @@ class CenterSurround(FilterModule):
         self._setup(pad_mode, cache_filt, method)
 
     def _build(self, dtype: torch.dtype) -> Tensor:
-        center = gaussian_bank(self.kernel_size, self.center_std.to(dtype))
-        surround = gaussian_bank(self.kernel_size, self.surround_std.to(dtype))
+        center = gaussian_bank(self.kernel_size, self._checked_std("center_std", dtype))
+        surround = gaussian_bank(self.kernel_size, self._checked_std("surround_std", dtype))
         sign = torch.tensor([1.0 if on else -1.0 for on in self.on_center.tolist()],
                             dtype=dtype, device=center.device).view(-1, 1, 1, 1)
         return self.amplitude_ratio.to(dtype) * (sign * (center - surround))
@@ -260,7 +275,7 @@ class Linear(nn.Module):
         ``conv.weight[1]`` the normalised difference between a Gaussian of variance 1
         and it; otherwise Kaiming-uniform random, drawn from ``generator``.
     generator
-        Generator for the random filters (default: a fresh one seeded 0).
+        Generator for the random filters (default :func:`difflens.tools.rng.default_generator`).
     method
         ``"auto"``, ``"fft"`` or ``"direct"``.
 
@@ -283,8 +298,7 @@ class Linear(nn.Module):
             weight = torch.cat([f1, f2 / f2.sum()], dim=0)
         else:
             weight = torch.empty(2, 1, *self.kernel_size)
-            gen = generator if generator is not None else torch.Generator().manual_seed(0)
-            nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=gen)
+            nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=default_generator(generator))
         self.conv.weight = nn.Parameter(weight)
         self._spectrum_cache = SpectrumCache()
 
