@@ -1,13 +1,15 @@
-"""Small signal helpers: dynamic-range rescaling and a soft-edged disk mask."""
+"""Small signal helpers: dynamic-range rescaling, a soft-edged disk mask, tensors to numpy."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["make_disk", "rescale"]
+__all__ = ["make_disk", "rescale", "to_numpy"]
 
 
 def rescale(x: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
@@ -55,3 +57,31 @@ def make_disk(img_size: int | tuple[int, int] | torch.Size, outer_radius: float 
     mask = torch.where(r > outer_radius, torch.zeros_like(r), mask)
     mask = torch.where(r < inner_radius, torch.ones_like(r), mask)
     return mask.to(dtype)
+
+
+def to_numpy(x: Tensor | np.ndarray | Any, squeeze: bool = False) -> np.ndarray:
+    """``x`` as a NumPy array on the host, with the matching dtype (plenoptic's ``to_numpy``).
+
+    Parameters
+    ----------
+    x : Tensor or array
+        A tensor (detached and copied to the CPU; gradients are dropped) or anything
+        ``numpy.asarray`` accepts (an array is returned as it is).
+    squeeze : bool
+        Remove every dimension of size 1. Default ``False``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape (unless squeezed) and corresponding dtype (``torch.float32`` ->
+        ``float32``, ``torch.complex64`` -> ``complex64``, ...). ``bfloat16``, which
+        NumPy lacks, becomes ``float32``.
+    """
+    if isinstance(x, Tensor):
+        t = x.detach().cpu()
+        if t.dtype == torch.bfloat16:
+            t = t.float()
+        x = t.resolve_conj().resolve_neg().numpy()
+    else:
+        x = np.asarray(x)
+    return x.squeeze() if squeeze else x
