@@ -5,8 +5,8 @@ pretrained values as plenoptic 1.4.0 (``plenoptic.simulate.models.frontend``). F
 applied to the same input are fused into one FFT correlation.
 
 Two deliberate differences: the random initial values of the gain-control scalars
-(uniform on [0, 10), as in plenoptic) come from an explicit ``generator`` (default: a
-fresh generator seeded 0) instead of the global RNG, and ``cache_filt=False`` needs
+(uniform on [0, 10), as in plenoptic) come from an explicit ``generator`` (default
+:func:`difflens.tools.rng.default_generator`) instead of the global RNG, and ``cache_filt=False`` needs
 no warning since kernel spectra are cached automatically while parameters are unchanged.
 """
 

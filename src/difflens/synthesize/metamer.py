@@ -27,8 +27,7 @@ from difflens.engine import Optimization
 from difflens.engine.stopping import StopRule
 from difflens.tools.io import CheckpointError, load_file, save_file
 from difflens.tools.rng import default_generator
-from difflens.tools.validate import (check_finite, check_in_range, check_range, check_synthesis_image,
-                                     validate_model)
+from difflens.tools.validate import check_finite, check_range, check_synthesis_image, validate_model
 
 __all__ = ["Metamer", "LossConvergence", "mse", "penalize_range", "plot_loss", "display_metamer", "animate",
            "plot_synthesis_status"]
@@ -272,10 +271,10 @@ class Metamer:
         if self.optimization is None:
             self.setup(optimizer=optimizer, scheduler=scheduler)
         elif optimizer is not None and optimizer is not self.optimization.optimizer:
-            raise ValueError("optimizer can only be set on the first call to synthesize; "
+            raise ValueError("optimizer can only be set on the first call to synthesize (or setup); "
                              "this call resumes the existing synthesis")
         elif scheduler is not None and scheduler is not self.optimization.scheduler:
-            raise ValueError("scheduler can only be set on the first call to synthesize")
+            raise ValueError("scheduler can only be set on the first call to synthesize (or setup)")
         every = _store_every(store_progress)
         options: dict[str, Any] = {"snapshot_every": every} if every else {}
         self.optimization.configure(stop_rules=[LossConvergence(stop_criterion, stop_iters_to_check)],
