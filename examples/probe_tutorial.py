@@ -1,7 +1,7 @@
 """The seed-004 tutorial ("Introduction", plenoptic) run on difflens.
 
 Only import lines and image-loading lines differ from the notebook:
-``import difflens as po`` replaces ``import plenoptic as po``; pyrtools'
+``import difflens.plenoptic_names as po`` replaces ``import plenoptic as po``; pyrtools'
 pink noise is ``po.data.pink_noise``; the IPython magic ``%matplotlib inline``
 is dropped (figures are drawn off-screen); ``circular_gaussian2d`` is imported
 from ``difflens.simulate``. Run: ``python examples/probe_tutorial.py``.
@@ -10,7 +10,7 @@ from ``difflens.simulate``. Run: ``python examples/probe_tutorial.py``.
 import matplotlib  # changed: draw off-screen in a script
 
 matplotlib.use("Agg")
-import difflens as po  # noqa: E402  (changed: was `import plenoptic as po`)
+import difflens.plenoptic_names as po  # noqa: E402  (changed: was `import plenoptic as po`)
 import torch  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 

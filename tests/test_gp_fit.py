@@ -10,7 +10,7 @@ from sklearn.gaussian_process import kernels as sk
 
 from difflens.engine import Optimization
 from difflens.gp import GaussianProcess, Matern, SquaredExponential
-from difflens.gp._fit import MemoLoss
+from difflens.gp.fitting import MemoLoss
 
 
 def sklearn_fit(kernel, X, y, restarts=0):

@@ -189,7 +189,7 @@ def test_kernel_is_module():
 @pytest.mark.parametrize("kind", ["se", "m12", "m32", "m52"])
 @pytest.mark.parametrize("dim", [1, 3])
 def test_fused_stationary_gradcheck(kind, dim):
-    from difflens.gp._stationary import stationary_matrix
+    from difflens.gp.stationary import stationary_matrix
 
     g = torch.Generator().manual_seed(dim)
     a = torch.randn(6, dim, dtype=torch.float64, generator=g).requires_grad_(True)

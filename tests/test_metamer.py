@@ -8,7 +8,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from difflens.engine import CheckpointError, NonFiniteLossError  # noqa: E402
 from difflens.synthesize import Metamer  # noqa: E402
-from difflens.synthesize import metamer as metamer_module  # noqa: E402
+from difflens.plot import metamer as metamer_module  # noqa: E402  (the plots of a Metamer)
 
 
 class Pool(torch.nn.Module):

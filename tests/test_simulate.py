@@ -330,7 +330,7 @@ def test_display_filters_figure():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = dl.simulate.OnOff(9, pretrained=False).display_filters(col_wrap=2)
+    fig = dl.plot.display_filters(dl.simulate.OnOff(9, pretrained=False), col_wrap=2)
     assert len(fig.axes) == 6
     plt.close(fig)
 

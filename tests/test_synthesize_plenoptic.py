@@ -153,7 +153,14 @@ def test_plenoptic_quickstart_runs_with_import_difflens_as_po(monkeypatch):
 
 def test_top_level_aliases_mirror_plenoptic(tmp_path):
     po = pytest.importorskip("plenoptic")
-    assert difflens.synth is difflens.synthesize and difflens.simul is difflens.simulate
+    assert difflens.synth.Metamer is difflens.synthesize.Metamer and difflens.simul is difflens.simulate
+    import difflens.plenoptic_names as facade
+    from difflens.plot import metamer as metamer_plots
+
+    # plenoptic keeps plots beside the method; difflens joins them only in this top-level facade
+    assert facade.synthesize.metamer.plot_loss is metamer_plots.plot_loss is difflens.synth.metamer.plot_loss
+    assert facade.synthesize.metamer.Metamer is difflens.synthesize.Metamer
+    assert not hasattr(difflens.synthesize.metamer, "plot_loss")
     x = torch.rand(1, 1, 3, 3, dtype=torch.float64, requires_grad=True)
     for t in (x, x.float(), torch.arange(4), torch.ones(2, dtype=torch.complex64)):
         ours, theirs = difflens.to_numpy(t, squeeze=True), po.to_numpy(t, squeeze=True)

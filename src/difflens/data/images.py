@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -115,7 +116,10 @@ def _to_channels(pix: np.ndarray, as_gray: bool) -> np.ndarray:
     return np.moveaxis(pix, -1, 0)
 
 
-def _resolve_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+def _resolve_paths(paths: PathLike | Iterable[PathLike], sorted_key: Callable[[Path], Any] | None = None
+                   ) -> list[Path]:
+    if sorted_key is not None and not (isinstance(paths, (str, os.PathLike)) and Path(paths).is_dir()):
+        raise ValueError("sorted_key only goes with a folder; a file or a list of files keeps its order")
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     try:
@@ -128,9 +132,9 @@ def _resolve_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
     for p in items:
         if p.is_dir():
             found = builtins.sorted(
-                q
-                for q in p.iterdir()
-                if q.is_file() and not q.name.startswith(".") and q.suffix.lower() in IMAGE_SUFFIXES
+                (q for q in p.iterdir()
+                 if q.is_file() and not q.name.startswith(".") and q.suffix.lower() in IMAGE_SUFFIXES),
+                key=sorted_key,
             )
             if not found:
                 raise ValueError(
@@ -149,12 +153,13 @@ def _resolve_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
 def load_images(
     paths: PathLike | Iterable[PathLike],
     as_gray: bool = True,
-    sorted: bool = False,
+    sorted_key: Callable[[Path], Any] | None = None,
     *,
+    sorted: bool = False,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Load image files into one ``(N, C, H, W)`` tensor with values in [0, 1].
+    """Load image files into one ``(N, C, H, W)`` tensor with values in [0, 1] (plenoptic's signature).
 
     Parameters
     ----------
@@ -164,6 +169,8 @@ def load_images(
     as_gray: ``True`` gives ``C = 1`` (colour converted with Rec. 709 weights,
         as ``skimage.color.rgb2gray``); ``False`` gives ``C = 3`` (gray images
         repeated). Alpha is composited onto white in both cases.
+    sorted_key: with a folder, the key ``Path -> sortable`` ordering its files
+        (default: by name); with a file or a list it must be ``None`` (plenoptic's rule).
     sorted: sort all the files by path before loading (folders are always read
         in name order; a list keeps its given order unless this is set).
     device, dtype: of the returned tensor (default CPU, float32).
@@ -177,7 +184,7 @@ def load_images(
     ValueError: a file is not a readable image, a folder holds no images, or
         the images differ in size (the message names every file and its size).
     """
-    files = _resolve_paths(paths)
+    files = _resolve_paths(paths, sorted_key)
     if sorted:
         files = builtins.sorted(files)
     arrays = [_to_channels(_read_pixels(f), as_gray) for f in files]

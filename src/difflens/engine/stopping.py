@@ -18,7 +18,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover
     from .optimization import Optimization
 
-__all__ = ["StopRule", "LossChange", "GradientNorm", "TimeBudget"]
+__all__ = ["StopRule", "LossChange", "LossConvergence", "GradientNorm", "TimeBudget"]
 
 
 class StopRule:
@@ -41,8 +41,9 @@ class LossChange(StopRule):
     """Stop when the loss changed by less than ``tol`` over the last ``window`` iterations.
 
     The change is ``|L[t] - L[t - window]|``; with ``relative=True`` it is divided
-    by ``|L[t - window]|``. For a ``(B,)`` loss each item converges on its own
-    (plenoptic's ``stop_criterion`` / ``stop_iters_to_check``).
+    by ``|L[t - window]|``. For a ``(B,)`` loss each item converges on its own.
+    (plenoptic's ``stop_criterion`` / ``stop_iters_to_check`` is :class:`LossConvergence`,
+    which looks one step less far back.)
     """
 
     name = "loss_change"
@@ -65,6 +66,41 @@ class LossChange(StopRule):
         if self.relative:
             change = change / old.abs().clamp_min(torch.finfo(old.dtype).tiny)
         done = (change < self.tol).cpu()
+        return bool(done) if done.ndim == 0 else done
+
+
+class LossConvergence(StopRule):
+    """plenoptic's metamer stop criterion, per item for a batch.
+
+    After each step, with ``L`` the losses recorded so far (one per step, the loss
+    before that step): stop once more than ``iters_to_check`` losses are recorded and
+    ``|L[-iters_to_check] - L[-1]| < tol``. Started from the same image with the same
+    optimiser, a metamer stops at the same iteration as plenoptic 1.4's
+    ``synthesize(stop_criterion=tol, stop_iters_to_check=iters_to_check)``.
+
+    Parameters
+    ----------
+    tol : float
+        Loss change (absolute, in loss units) below which a metamer has converged; 0 never stops.
+    iters_to_check : int
+        How many iterations back the change is measured (>= 1).
+    """
+
+    name = "loss_change"
+
+    def __init__(self, tol: float, iters_to_check: int = 50) -> None:
+        if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+            raise ValueError(f"stop_criterion must be a finite number >= 0, got {tol!r}")
+        if isinstance(iters_to_check, bool) or not isinstance(iters_to_check, int) or iters_to_check < 1:
+            raise ValueError(f"stop_iters_to_check must be a positive integer, got {iters_to_check!r}")
+        self.tol = float(tol)
+        self.iters_to_check = iters_to_check
+
+    def check(self, opt: "Optimization") -> bool | torch.Tensor:
+        loss = opt.history.loss
+        if loss.shape[0] <= self.iters_to_check:
+            return False if loss.ndim <= 1 else torch.zeros(loss.shape[1:], dtype=torch.bool)
+        done = ((loss[-self.iters_to_check] - loss[-1]).abs() < self.tol).cpu()
         return bool(done) if done.ndim == 0 else done
 
 

@@ -7,7 +7,7 @@
 See docs/gp.md.
 """
 
-from ._data import NotFittedError
+from .inputs import NotFittedError
 from .exact import GaussianProcess
 from .kernels import (
     RBF,

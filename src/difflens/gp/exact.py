@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from difflens.tools.io import load_file, save_file
 from difflens.tools.rng import default_generator
 
-from ._data import NotFittedError, as_inputs, as_targets, is_numpy_like
+from .inputs import NotFittedError, as_inputs, as_targets, is_numpy_like
 from .kernels import Kernel, kernel_from_spec
 from .linalg import JITTERS, cholesky_jittered, log_marginal_likelihood
 
@@ -167,7 +167,7 @@ class GaussianProcess(nn.Module):
         self.optimization = None
         trainable = [p for p in self.parameters() if p.requires_grad]
         if self.optimize and trainable and X.shape[0] > 0:
-            from ._fit import fit_hyperparameters
+            from .fitting import fit_hyperparameters
 
             self.fit_info_ = fit_hyperparameters(self, trainable, generator)
         self._factorize()

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._stationary import stationary_matrix
+from .stationary import stationary_matrix
 
 __all__ = [
     "RBF",

@@ -462,3 +462,19 @@ def animshow(
     )
     plt.close(fig)
     return anim
+
+
+def display_filters(model: Any, vrange: tuple[float, float] | str = "indep0", zoom: float | None = 5.0,
+                    title: str | list[str] | None = None, col_wrap: int | None = None, **kwargs: Any) -> Any:
+    """Show a front-end model's kernels with :func:`imshow`; returns the figure.
+
+    plenoptic's ``model.display_filters()`` (models hold no plotting code in
+    difflens). ``model`` is any :mod:`difflens.simulate` front end (it has
+    ``filter_weights()``); ``title`` defaults to one per kernel.
+    """
+    if not hasattr(model, "filter_weights"):
+        raise TypeError(f"{type(model).__name__} has no filter_weights(); display_filters shows the kernels of "
+                        "difflens.simulate front-end models")
+    weights, titles = model.filter_weights()
+    return imshow(weights, title=titles if title is None else title, col_wrap=col_wrap, zoom=zoom,
+                  vrange=vrange, **kwargs)

@@ -110,17 +110,15 @@ class _FrontEnd(nn.Module):
                         modules[0].method, self._spectrum_cache)
         return [p.reshape(b, c, h, w) if c > 1 else p for p in y.split(outs, dim=1)]
 
-    def display_filters(self, vrange: tuple[float, float] | str = "indep0", zoom: float | None = 5.0,
-                        title: str | list[str] | None = None, col_wrap: int | None = None,
-                        **kwargs: Any) -> Any:
-        """Show the model's kernels with :func:`difflens.plot.imshow` (returns its figure)."""
-        from ..plot import imshow
+    def filter_weights(self) -> tuple[torch.Tensor, list[str]]:
+        """The model's kernels stacked as ``(K, 1, kh, kw)`` and a title for each.
 
+        :func:`difflens.plot.display_filters` shows them (plenoptic's
+        ``model.display_filters()``; plotting lives in :mod:`difflens.plot`).
+        """
         weights = torch.cat([getattr(self, n).filt for n in self._filter_names]).detach()
-        if title is None:
-            title = [f"{n} filt {i}" for n in self._filter_names
-                     for i in range(getattr(self, n).out_channels)]
-        return imshow(weights, title=title, col_wrap=col_wrap, zoom=zoom, vrange=vrange, **kwargs)
+        titles = [f"{n} filt {i}" for n in self._filter_names for i in range(getattr(self, n).out_channels)]
+        return weights, titles
 
 
 _DOC_ARGS = """

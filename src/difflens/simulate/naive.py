@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..tools.conv import PAD_MODES, SpectrumCache, correlate2d, same_padding
-from ..tools.fftconv import _is_functorch_wrapped
+from ..tools.fftconv import is_functorch_wrapped
 from ..tools.rng import default_generator
 from ..tools.validate import check_image
 from .filters import StdLike, check_std, circular_gaussian2d, gaussian_bank, validate_filter_args
@@ -85,7 +85,7 @@ class FilterModule(nn.Module):
         build) and not inside functorch transforms of the parameters.
         """
         std = getattr(self, name).to(dtype)
-        if std.device.type == "cpu" and not _is_functorch_wrapped(std):
+        if std.device.type == "cpu" and not is_functorch_wrapped(std):
             check_std(std, f"{self.name_prefix}{name}", self.kernel_size)
         return std
 
@@ -121,7 +121,7 @@ class FilterModule(nn.Module):
             return self.filt.to(dtype)
         # a filter module has no children: its own parameters and buffers are all there is
         tensors = [t for t in (*self._parameters.values(), *self._buffers.values()) if t is not None]
-        if (any(t.device.type != "cpu" or _is_functorch_wrapped(t) for t in tensors)
+        if (any(t.device.type != "cpu" or is_functorch_wrapped(t) for t in tensors)
                 or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))):
             return self._build(dtype)
         key = (dtype, self.kernel_size, self.out_channels, self._extra_key(),

@@ -1,7 +1,7 @@
 """Synthesis methods that probe a model: metamers and eigendistortions.
 
-``difflens.synthesize.metamer`` also holds ``plot_loss`` and ``animate`` (the
-tutorial calls them as ``synthesize.metamer.plot_loss``).
+Their plots are in :mod:`difflens.plot`; plenoptic's spelling
+``po.synth.metamer.plot_loss`` works through :mod:`difflens.plenoptic_names`.
 """
 
 from difflens.tools.lazy import lazy_exports

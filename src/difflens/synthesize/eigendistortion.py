@@ -34,7 +34,7 @@ from torch import Tensor
 from ..tools.io import CheckpointError, load_file, save_file
 from ..tools.rng import default_generator
 from ..tools.validate import check_finite, check_synthesis_image, validate_model
-from ._eigsolvers import SolverResult, exact, lanczos, power, randomized_svd
+from .eigsolvers import SolverResult, exact, lanczos, power, randomized_svd
 from .jacobian import JacobianOperator
 
 __all__ = ["EXACT_MAX_INPUT", "Eigendistortion", "eigenvalues_close"]

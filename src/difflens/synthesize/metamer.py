@@ -23,14 +23,12 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from difflens.engine import Optimization
-from difflens.engine.stopping import StopRule
+from difflens.engine import LossConvergence, Optimization
 from difflens.tools.io import CheckpointError, load_file, save_file
 from difflens.tools.rng import default_generator
 from difflens.tools.validate import check_finite, check_range, check_synthesis_image, validate_model
 
-__all__ = ["Metamer", "LossConvergence", "mse", "penalize_range", "plot_loss", "display_metamer", "animate",
-           "plot_synthesis_status"]
+__all__ = ["Metamer", "mse", "penalize_range"]
 
 FORMAT = "difflens.synthesize.Metamer"
 VERSION = 2  # 2: loss_function test output, scheduler class, engine state under "optimization"
@@ -48,41 +46,6 @@ def penalize_range(image: Tensor, allowed_range: tuple[float, float] = (0.0, 1.0
     below = (lo - image).clamp_min(0).pow(2)
     above = (image - hi).clamp_min(0).pow(2)
     return (below + above).reshape(image.shape[0], -1).sum(1)
-
-
-class LossConvergence(StopRule):
-    """plenoptic's metamer stop criterion, per item for a batch.
-
-    After each step, with ``L`` the losses recorded so far (one per step, the loss
-    before that step): stop once more than ``iters_to_check`` losses are recorded and
-    ``|L[-iters_to_check] - L[-1]| < tol``. Started from the same image with the same
-    optimiser, a metamer stops at the same iteration as plenoptic 1.4's
-    ``synthesize(stop_criterion=tol, stop_iters_to_check=iters_to_check)``.
-
-    Parameters
-    ----------
-    tol : float
-        Loss change (absolute, in loss units) below which a metamer has converged; 0 never stops.
-    iters_to_check : int
-        How many iterations back the change is measured (>= 1).
-    """
-
-    name = "loss_change"
-
-    def __init__(self, tol: float, iters_to_check: int = 50) -> None:
-        if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
-            raise ValueError(f"stop_criterion must be a finite number >= 0, got {tol!r}")
-        if isinstance(iters_to_check, bool) or not isinstance(iters_to_check, int) or iters_to_check < 1:
-            raise ValueError(f"stop_iters_to_check must be a positive integer, got {iters_to_check!r}")
-        self.tol = float(tol)
-        self.iters_to_check = iters_to_check
-
-    def check(self, opt: Optimization) -> bool | Tensor:
-        loss = opt.history.loss
-        if loss.shape[0] <= self.iters_to_check:
-            return False if loss.ndim <= 1 else torch.zeros(loss.shape[1:], dtype=torch.bool)
-        done = ((loss[-self.iters_to_check] - loss[-1]).abs() < self.tol).cpu()
-        return bool(done) if done.ndim == 0 else done
 
 
 class Metamer:
@@ -258,7 +221,7 @@ class Metamer:
         stop_criterion, stop_iters_to_check : float, int
             A metamer stops when its loss changed by less than ``stop_criterion`` over
             the last ``stop_iters_to_check`` iterations, as in plenoptic (see
-            :class:`LossConvergence`); the run ends when all have.
+            :class:`~difflens.engine.LossConvergence`); the run ends when all have.
         progress : bool
             Show a progress bar (a line every 10% in a log).
         checkpoint_path : path-like, optional
@@ -488,32 +451,3 @@ def _scheduler_factory(cls: type, state: dict[str, Any] | None, path: Any) -> Ca
                               "scheduler=lambda opt: <the scheduler built on opt> to load")
     kwargs = {n: state[n] for n in required}
     return lambda opt: cls(opt, **kwargs)
-
-
-# Plots live in difflens.plot.metamer; they are reachable here as the tutorial calls them.
-def plot_loss(metamer: Metamer, iteration: int | None = None, ax=None, **kwargs):
-    """Loss against iteration (log scale); see :func:`difflens.plot.metamer.plot_loss`."""
-    from difflens.plot.metamer import plot_loss as _plot
-
-    return _plot(metamer, iteration=iteration, ax=ax, **kwargs)
-
-
-def display_metamer(metamer: Metamer, batch_idx: int = 0, iteration: int | None = None, ax=None, **kwargs):
-    """The metamer at an iteration; see :func:`difflens.plot.metamer.display_metamer`."""
-    from difflens.plot.metamer import display_metamer as _plot
-
-    return _plot(metamer, batch_idx=batch_idx, iteration=iteration, ax=ax, **kwargs)
-
-
-def plot_synthesis_status(metamer: Metamer, iteration: int | None = None, **kwargs):
-    """Several panels at one iteration; see :func:`difflens.plot.metamer.plot_synthesis_status`."""
-    from difflens.plot.metamer import plot_synthesis_status as _plot
-
-    return _plot(metamer, iteration=iteration, **kwargs)
-
-
-def animate(metamer: Metamer, framerate: int = 10, **kwargs):
-    """A matplotlib animation of the synthesis; see :func:`difflens.plot.metamer.animate`."""
-    from difflens.plot.metamer import animate as _plot
-
-    return _plot(metamer, framerate=framerate, **kwargs)

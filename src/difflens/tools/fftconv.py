@@ -56,7 +56,7 @@ def kernel_spectrum(weight: Tensor, fft_shape: tuple[int, int], shift: tuple[int
     return torch.fft.rfft2(g)
 
 
-def _is_functorch_wrapped(t: Tensor) -> bool:
+def is_functorch_wrapped(t: Tensor) -> bool:
     check = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
     return bool(check(t)) if check is not None else False
 
@@ -93,7 +93,7 @@ class SpectrumCache:
                  shift: tuple[int, int]) -> Tensor:
         """The :func:`kernel_spectrum` of ``weight``, from the cache when valid."""
         if ((weight.requires_grad and torch.is_grad_enabled()) or weight.device.type != "cpu"
-                or _is_functorch_wrapped(weight)):
+                or is_functorch_wrapped(weight)):
             return kernel_spectrum(weight, fft_shape, shift)
         key = (fft_shape, shift, tuple(weight.shape), weight.dtype, weight.device)
         entry = self._entries.get(key)
@@ -213,7 +213,7 @@ def fft_correlate2d(x: Tensor, weight: Tensor, pad_mode: str = "reflect", groups
         src = F.pad(x, (pl, kw - 1 - pl, pt, kh - 1 - pt), mode=pad_mode)
         n, shift = (next_fast_len(h + kh - 1), next_fast_len(w + kw - 1)), (0, 0)
     spec = cache.spectrum(weight, n, shift) if cache is not None else kernel_spectrum(weight, n, shift)
-    if (spec.requires_grad and torch.is_grad_enabled()) or _is_functorch_wrapped(spec):
+    if (spec.requires_grad and torch.is_grad_enabled()) or is_functorch_wrapped(spec):
         # the kernel is being differentiated too: let autograd handle every input
         return _spectral_apply(src, spec, n, (h, w), groups, False)
     return _FixedKernelCorrelation.apply(src, spec, n, (h, w), groups, False)
