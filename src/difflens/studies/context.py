@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from difflens.tools.rng import default_generator
+
 from .outdir import OutputFolder
 from .settings import StudySettings
 
@@ -101,9 +103,7 @@ class StudyContext:
     # -- randomness -----------------------------------------------------------
     def generator(self, offset: int = 0, device: torch.device | str | None = None) -> torch.Generator:
         """A fresh ``torch.Generator`` seeded with ``seed + offset`` (on ``device``, default CPU)."""
-        g = torch.Generator(device=device or "cpu")
-        g.manual_seed(self.seed + int(offset))
-        return g
+        return default_generator(device=device, seed=self.seed + int(offset))
 
     # -- progress and phases -------------------------------------------------------
     def log(self, message: str) -> None:

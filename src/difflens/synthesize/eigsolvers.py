@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+
+from difflens.engine.progress import make_progress
 
 Apply = Callable[[Tensor], Tensor]
 
@@ -69,8 +70,21 @@ class _Window:
         return {"products": torch.tensor(self.products), "values": torch.stack(self.values)}
 
 
-def _bar(progress: bool, total: int, desc: str):
-    return tqdm(total=total, desc=desc, disable=not progress, leave=False)
+class _Progress:
+    """A solver's iterations through the engine's progress display (a bar on a terminal, lines in a log)."""
+
+    def __init__(self, progress: bool, total: int, desc: str, value_name: str) -> None:
+        self.display = make_progress(progress, desc, 0, total, value_name=value_name)
+        self.done = 0
+
+    def update(self, value: Tensor) -> None:
+        self.done += 1
+        if self.display is not None:
+            self.display.update(self.done, float(value))
+
+    def close(self) -> None:
+        if self.display is not None:
+            self.display.close()
 
 
 def lanczos(apply: Apply, n: int, k: int, max_iter: int, tol: float, *,
@@ -93,7 +107,7 @@ def lanczos(apply: Apply, n: int, k: int, max_iter: int, tol: float, *,
     V[0] = _orth(_randn(n, 1, generator, dtype, device))[0]
     j, it, beta, converged = 0, 0, 0.0, False
     window = _Window(tol)
-    bar = _bar(progress, max_iter, "Lanczos")
+    bar = _Progress(progress, max_iter, "Lanczos", "top eigenvalue")
     while it < max_iter:
         w = apply(V[j:j + 1])[0]
         it += 1
@@ -117,9 +131,8 @@ def lanczos(apply: Apply, n: int, k: int, max_iter: int, tol: float, *,
         want = torch.cat([torch.arange(j - kk, j).flip(0), torch.arange(kk)])
         window.push(torch.cat([theta.flip(0)[:k], theta[:k]]) if j >= 2 * k
                     else torch.full((2 * k,), float("nan"), dtype=torch.float64), it)
-        bar.update(1)
+        bar.update(theta[-1])
         if j >= 2 * k:
-            bar.set_postfix(top=f"{float(theta[-1]):.4g}", bottom=f"{float(theta[0]):.4g}")
             done = (resid[want] <= tol * scale) | window.stalled(scale)
             if bool(done.all()) or j == n:
                 converged = True
@@ -162,14 +175,13 @@ def _block_power(apply: Apply, V: Tensor, shift: float, max_iter: int, tol: floa
     """Orthogonal iteration on ``F − shift·I``; returns Ritz values (ascending for
     ``shift > 0``, descending otherwise), vectors, residuals, iterations, converged."""
     b = V.shape[0]
-    bar = _bar(progress, max_iter, desc)
+    bar = _Progress(progress, max_iter, desc, "eigenvalue")
     converged = False
     for it in range(1, max_iter + 1):
         W = apply(V)
         lam = (V * W).sum(1).to("cpu", torch.float64)
         window.push(lam, offset + 2 * b * it)
-        bar.update(1)
-        bar.set_postfix(eigenvalue=f"{float(lam[0]):.4g}")
+        bar.update(lam[0])
         if bool(window.stalled(scale(lam)).all()):
             converged = True
             break
