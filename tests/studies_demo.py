@@ -84,7 +84,7 @@ def _train(ctx):
         w = torch.zeros(8, dtype=torch.float64, requires_grad=True)
         sampler = Sampler(256, 16, ctx.seed + (phase == "second"))
 
-        def loss():
+        def loss(w=w, sampler=sampler):
             i = sampler.draw()
             if s.delay:
                 time.sleep(s.delay)

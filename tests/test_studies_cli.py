@@ -1,5 +1,6 @@
 """The study runner and command line: reports, settings, output folders, misuse."""
 
+import dataclasses
 import json
 
 import pytest
@@ -52,7 +53,7 @@ def test_presets_and_typed_settings():
         entry.settings().with_strings({"scale": "-1"})
     with pytest.raises(SettingsError, match="not a valid true/false"):
         entry.settings().with_strings({"fail": "maybe"})
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
         entry.settings().scale = 3.0
 
 

@@ -127,7 +127,7 @@ class StudySettings:
         hints = typing.get_type_hints(cls)
         quick, full = cls.preset("quick"), cls.preset("full")
         default = cls()
-        lines = [f"settings (--set KEY=VALUE; presets: default, --quick, --full):"]
+        lines = ["settings (--set KEY=VALUE; presets: default, --quick, --full):"]
         for f in dataclasses.fields(cls):
             m = f.metadata
             unit = f" {m['unit']}" if m.get("unit") else ""
