@@ -1,7 +1,13 @@
 """Exact Gaussian-process regression, scikit-learn style, on torch (float64 by default).
 
+>>> import numpy as np
+>>> from difflens.gp import GaussianProcess, SquaredExponential
+>>> X = np.linspace(0, 5, 20)[:, None]
+>>> y = np.sin(X[:, 0])
 >>> gp = GaussianProcess(SquaredExponential(), noise_variance=1e-2).fit(X, y)
->>> mean, std = gp.predict(X_test, return_std=True)
+>>> mean, std = gp.predict(np.array([[2.5]]), return_std=True)
+>>> bool(abs(mean[0] - np.sin(2.5)) < 0.1 and std[0] < 0.2)
+True
 
 ``fit`` maximises the log marginal likelihood over the kernel's hyperparameters
 and the noise variance with L-BFGS (strong Wolfe line search) through
