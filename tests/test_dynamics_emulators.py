@@ -19,6 +19,7 @@ from difflens.dynamics import (
 )
 from difflens.dynamics.data import TrajectoryData
 from difflens.tools.io import load_file
+from interrupts import InterruptAt
 
 
 
@@ -118,16 +119,6 @@ def fresh(data, seed_init=0):
 def train(em, data, seed_data=1, **kwargs):
     return train_emulator(em, data.train, CFG, torch.Generator().manual_seed(seed_data), val=data.val, val_every=2,
                           snapshot_every=2, **kwargs)
-
-
-class InterruptAt:
-    def __init__(self, iteration):
-        self.iteration, self.fired = iteration, False
-
-    def __call__(self, opt):
-        if opt.iteration == self.iteration and not self.fired:
-            self.fired = True
-            raise KeyboardInterrupt
 
 
 def test_interrupted_training_resumed_from_its_checkpoint_equals_uninterrupted(tmp_path):

@@ -3,16 +3,7 @@
 import torch
 
 from difflens.dynamics import fit_greybox, make_dataset
-
-
-class InterruptAt:
-    def __init__(self, iteration):
-        self.iteration, self.fired = iteration, False
-
-    def __call__(self, opt):
-        if opt.iteration == self.iteration and not self.fired:
-            self.fired = True
-            raise KeyboardInterrupt
+from interrupts import InterruptAt
 
 
 def observations():

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from difflens.engine import Optimization
 from difflens.synthesize import Metamer
 from difflens.tools.io import CheckpointError
+from interrupts import InterruptAt
 
 
 class Blur(torch.nn.Module):
@@ -68,16 +69,9 @@ def test_interrupted_synthesis_resumed_from_its_checkpoint_equals_an_uninterrupt
     img, init = images(b=2, seed=1), images(b=2, seed=2)
     path = tmp_path / "ck.pt"
 
-    def interrupt_at(n):
-        def cb(opt):
-            if opt.iteration == n:
-                raise KeyboardInterrupt
-
-        return cb
-
     a = Metamer(img, Blur(), initial_image=init)
     a.setup()
-    a.optimization.configure(callbacks=[interrupt_at(7)])
+    a.optimization.configure(callbacks=[InterruptAt(7)])
     a.synthesize(max_iter=20, store_progress=4, stop_criterion=0.0, progress=False, checkpoint_path=path)
     assert a.optimization.stop_reason == "interrupted" and a.optimization.iteration == 7 and path.is_file()
 
