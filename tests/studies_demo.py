@@ -66,7 +66,7 @@ class Sampler:
 
 @dataclass(frozen=True)
 class TrainSettings(StudySettings):
-    PRESETS = {"quick": {"iterations": 40}}
+    PRESETS = {"quick": {"iterations": 40, "delay": 0.02}}
     iterations: int = setting(200, "SGD steps per phase", minimum=1)
     delay: float = setting(0.0, "seconds slept per step (to give signals time to arrive)", minimum=0.0)
     figures: int = setting(2, "figures written after training", minimum=0)

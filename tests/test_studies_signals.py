@@ -97,3 +97,18 @@ def test_killed_study_leaves_a_consistent_report(tmp_path):
                 im.verify()
         for name in json.loads((out / ".difflens-files.json").read_text())["files"]:
             assert not name.endswith(".tmp")
+
+
+def test_interrupted_tour_exits_130_and_its_landing_page_says_so(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "tour"
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH.format(tests=str(TESTS)), "tour", "--only", "_demo",
+                             "_train", "--out", str(out), "--threads", "1"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    _wait_for(proc, "training, phase first")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    index = (out / "index.html").read_text()
+    assert "complete" in index and "interrupted" in index  # _demo finished, _train did not
+    assert json.loads((out / "_train" / "metrics.json").read_text())["status"] == "interrupted"
