@@ -12,6 +12,8 @@
     python benchmarks/lorenz_eval.py                 # everything (~5-6 min on 2 cores)
     python benchmarks/lorenz_eval.py --seeds 0 1 2   # the study at several seeds
     python benchmarks/lorenz_eval.py --skip-study    # lambda_1 only
+    python benchmarks/lorenz_eval.py --summarize DIR [DIR ...]   # mean and spread over the seed*/ folders
+                                                                 # that earlier runs kept with --out
 """
 
 from __future__ import annotations
@@ -50,6 +52,25 @@ def run_study(seed: int, out: Path) -> tuple[dict, float]:
     return json.loads((out / "metrics.json").read_text()), seconds
 
 
+def seed_summary(metrics: list[dict]) -> list[tuple]:
+    """Mean, standard deviation and range over seeds of the seed-dependent targets."""
+    import statistics
+
+    vpt = [m["vpt_median_lyapunov_times"] for m in metrics]
+    sd = statistics.stdev(vpt) if len(vpt) > 1 else float("nan")
+    on = sum(bool(m["free_run_report"]["on_attractor"]) for m in metrics)
+    lam = [m["lambda1_emulator"] for m in metrics]
+    rows = [(f"median VPT over {len(vpt)} seeds", f"mean {statistics.mean(vpt):.2f} +- {sd:.2f} (std), "
+             f"range {min(vpt):.2f}-{max(vpt):.2f}", ">= 5 LT", statistics.mean(vpt) >= 5),
+            (f"free run on the attractor, {len(vpt)} seeds", f"{on} of {len(vpt)}", "all", on == len(vpt)),
+            (f"lambda_1 emulator over {len(lam)} seeds", f"mean {statistics.mean(lam):.3f}, "
+             f"range {min(lam):.3f}-{max(lam):.3f}", "report", None)]
+    greybox = [max(m["greybox_relative_errors"]) for m in metrics]
+    rows.append((f"grey-box clean, {len(greybox)} seeds", f"max relative error {max(greybox):.1e}", "within 1%",
+                 max(greybox) <= 0.01))
+    return rows
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, nargs="*", default=[0])
@@ -57,8 +78,16 @@ def main(argv=None) -> None:
     p.add_argument("--lyap-steps", type=int, default=4000)
     p.add_argument("--skip-study", action="store_true")
     p.add_argument("--out", default=None, help="keep the study reports here (default: a temporary folder)")
+    p.add_argument("--summarize", nargs="+", default=None, metavar="DIR",
+                   help="only print the summary over the seed*/metrics.json kept in these --out folders")
     args = p.parse_args(argv)
 
+    if args.summarize:
+        found = sorted(f for d in args.summarize for f in Path(d).glob("seed*/metrics.json"))
+        metrics = [json.loads(f.read_text()) for f in found]
+        metrics = [m for m in metrics if m.get("status", "complete") == "complete"]
+        _print(seed_summary(metrics))
+        return
     rows = []
     lam = lambda1_long(args.lyap_traj, args.lyap_steps, 0)
     l1, se = lam["exponents"][0], lam["stderr"][0]
@@ -71,6 +100,7 @@ def main(argv=None) -> None:
 
     if not args.skip_study:
         root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="lorenz_eval_"))
+        done = []
         for seed in args.seeds:
             m, seconds = run_study(seed, root / f"seed{seed}")
             tag = f"[seed {seed}]"
@@ -98,7 +128,13 @@ def main(argv=None) -> None:
             rows.append((f"{tag} grey-box, clean", clean, "within 1%", max(err) <= 0.01))
             sweep = "; ".join(f"noise {k}: {max(v['relative_errors']):.1e}" for k, v in m["greybox_noise_sweep"].items())
             rows.append((f"{tag} grey-box vs noise", sweep, "report", None))
+            done.append(m)
+        if len(done) > 1:
+            rows += seed_summary(done)
+    _print(rows)
 
+
+def _print(rows: list[tuple]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"\n{'quantity':{width}s}  {'measured':70s}  {'goal':26s}  ok")
     for name, value, goal, ok in rows:
