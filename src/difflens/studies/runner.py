@@ -112,7 +112,8 @@ def run_study(
         settings (none of those may be given); finished phases are loaded from
         their checkpoints.
     overwrite : bool
-        Replace an earlier run in ``out`` (or write beside a user's files, never over them).
+        Write into a non-empty folder difflens did not write (never over its files). An
+        earlier difflens run in ``out`` is replaced without it, unless ``resume``.
 
     Raises
     ------
