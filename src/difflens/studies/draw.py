@@ -5,6 +5,11 @@ files in a folder you name::
 
     difflens run draw --set data_root=~/mnist                      # MNIST
     difflens run draw --set data_root=~/emnist --set dataset=emnist --set subset=balanced
+    difflens run draw --set dataset=fashion_mnist --set limit_train=10000   # Debian's dataset-fashion-mnist
+
+``dataset=fashion_mnist`` reads Fashion-MNIST's four IDX files from ``data_root``, or, when
+that is not given, from where Debian's ``dataset-fashion-mnist`` package installs them
+(``/usr/share/datasets/fashion-mnist``).
 
 The gesture autoencoder is trained on reconstruction alone (the seed's method),
 then fine-tuned with IDEC (``--set cluster_weight=0.1``, the default; ``0``
@@ -34,8 +39,9 @@ class DrawSettings(StudySettings):
                              limit_test=1000, kmeans_restarts=2),
                "full": dict(gesture_epochs=300, static_epochs=120, cluster_epochs=80)}
 
-    data_root: str | None = setting(None, "folder of MNIST/EMNIST IDX files (none: the bundled digits)")
-    dataset: str = setting("mnist", "what data_root holds", choices=("mnist", "emnist"))
+    data_root: str | None = setting(None, "folder of MNIST/EMNIST/Fashion-MNIST IDX files (none: the bundled "
+                                          "digits, or Debian's Fashion-MNIST folder for dataset=fashion_mnist)")
+    dataset: str = setting("mnist", "what data_root holds", choices=("mnist", "emnist", "fashion_mnist"))
     subset: str = setting("balanced", "EMNIST subset", choices=("balanced", "byclass", "bymerge", "digits",
                                                                  "letters", "mnist"))
     limit_train: int | None = setting(None, "use at most this many training images of IDX data", minimum=1)
@@ -52,10 +58,22 @@ class DrawSettings(StudySettings):
                                                minimum=1.0)
 
 
+#: where Debian's ``dataset-fashion-mnist`` package puts the four IDX files
+FASHION_MNIST_DEBIAN = "/usr/share/datasets/fashion-mnist"
+
+
 def _data(ctx):
     from difflens.data import emnist, load_digits, mnist
 
     s = ctx.settings
+    if s.dataset == "fashion_mnist":
+        root = os.path.expanduser(s.data_root or FASHION_MNIST_DEBIAN)
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"dataset=fashion_mnist: no folder {root}; set data_root to the folder of "
+                                    "Fashion-MNIST's IDX files, or `apt-get install dataset-fashion-mnist`")
+        train = mnist(root, "train", limit=s.limit_train, device=ctx.device)
+        test = mnist(root, "test", limit=s.limit_test, device=ctx.device)
+        return f"Fashion-MNIST from {root}", train, test
     if s.data_root:
         root = os.path.expanduser(s.data_root)
         if s.dataset == "mnist":
