@@ -1,0 +1,191 @@
+"""Neural-process models: each an ``nn.Module`` with ``forward(x_context, y_context, x_target) -> (mean, std)``.
+
+Shapes: ``x_context`` (B, N, Dx), ``y_context`` (B, N, Dy), ``x_target`` (B, M, Dx);
+``mean`` and ``std`` are (B, M, Dy), ``std = min_std + softplus(raw)`` (> 0). Every
+target is predicted independently given the context (a Gaussian per point).
+
+- :class:`CNP` (Garnelo et al. 2018): ``r = mean_i h(x_i, y_i)``, ``(mean, std) = g(x_t, r)``.
+  An empty context gives ``r = 0`` (the model's learned prior).
+- :class:`AttentiveCNP`: targets attend to the contexts (multi-head cross-attention,
+  keys and queries from an MLP of ``x``); an empty context gives a zero representation.
+- :class:`ConvCNP` (Gordon et al. 2020), 1-D inputs: a set convolution puts the
+  data on a uniform grid (a density channel and the density-normalised values), a
+  small dilated CNN maps it, and a set convolution reads the result back at the
+  targets. The grid is anchored at multiples of its spacing and extended to cover
+  every context and target input (plus ``margin``), so shifting all inputs by a
+  multiple of the spacing shifts the predictions exactly (translation
+  equivariance); a batch that would need more than ``max_grid_points`` grid points
+  is refused with a ``ValueError``. An empty context gives a zero density: the
+  CNN's output at no data, the same everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .validate import check_context
+
+__all__ = ["CNP", "AttentiveCNP", "ConvCNP", "mlp"]
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """ReLU MLP with the given layer sizes (no activation after the last)."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class _Gaussian(nn.Module):
+    def __init__(self, min_std: float) -> None:
+        super().__init__()
+        if not min_std > 0:
+            raise ValueError(f"min_std must be > 0, got {min_std}")
+        self.min_std = float(min_std)
+
+    def _out(self, raw: Tensor, dy: int) -> tuple[Tensor, Tensor]:
+        mean, s = raw[..., :dy], raw[..., dy:]
+        return mean, self.min_std + F.softplus(s)
+
+
+class CNP(_Gaussian):
+    """Conditional neural process: deterministic encoder, mean aggregation, Gaussian decoder.
+
+    Parameters
+    ----------
+    x_dim, y_dim : int
+        Input and output dimensions (default 1, 1).
+    hidden : int
+        Width of the encoder and decoder MLPs and of the representation (default 128).
+    layers : int
+        Hidden layers of each MLP (default 3).
+    min_std : float
+        Floor of the predicted standard deviation (default 0.005).
+    """
+
+    def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, layers: int = 3,
+                 min_std: float = 0.005) -> None:
+        super().__init__(min_std)
+        self.x_dim, self.y_dim = int(x_dim), int(y_dim)
+        self.encoder = mlp([x_dim + y_dim] + [hidden] * layers)
+        self.decoder = mlp([x_dim + hidden] + [hidden] * layers + [2 * y_dim])
+
+    def represent(self, x_context: Tensor, y_context: Tensor) -> Tensor:
+        """The aggregated representation ``(B, hidden)`` (zeros for an empty context)."""
+        if x_context.shape[1] == 0:
+            return x_context.new_zeros(x_context.shape[0], self.encoder[-1].out_features)
+        return self.encoder(torch.cat([x_context, y_context], -1)).mean(1)
+
+    def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
+        check_context(x_context, y_context, x_target)
+        r = self.represent(x_context, y_context)
+        h = torch.cat([x_target, r[:, None].expand(-1, x_target.shape[1], -1)], -1)
+        return self._out(self.decoder(h), self.y_dim)
+
+
+class AttentiveCNP(_Gaussian):
+    """A CNP whose targets attend to the contexts (deterministic path with cross-attention).
+
+    Parameters as :class:`CNP`, plus ``heads`` (default 8) of ``nn.MultiheadAttention``.
+    """
+
+    def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, layers: int = 3, heads: int = 8,
+                 min_std: float = 0.005) -> None:
+        super().__init__(min_std)
+        self.x_dim, self.y_dim, self.hidden = int(x_dim), int(y_dim), int(hidden)
+        self.encoder = mlp([x_dim + y_dim] + [hidden] * layers)
+        self.key = mlp([x_dim, hidden, hidden])
+        self.attention = nn.MultiheadAttention(hidden, heads, batch_first=True)
+        self.decoder = mlp([x_dim + hidden] + [hidden] * layers + [2 * y_dim])
+
+    def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
+        check_context(x_context, y_context, x_target)
+        b, m = x_target.shape[:2]
+        if x_context.shape[1] == 0:
+            r = x_target.new_zeros(b, m, self.hidden)
+        else:
+            values = self.encoder(torch.cat([x_context, y_context], -1))
+            r, _ = self.attention(self.key(x_target), self.key(x_context), values, need_weights=False)
+        return self._out(self.decoder(torch.cat([x_target, r], -1)), self.y_dim)
+
+
+class ConvCNP(_Gaussian):
+    """Convolutional CNP for 1-D inputs (translation-equivariant).
+
+    Parameters
+    ----------
+    y_dim : int
+        Output dimension (default 1).
+    points_per_unit : float
+        Grid density (default 32 points per unit of x).
+    channels : int
+        CNN width (default 32).
+    dilations : tuple of int
+        One conv layer (kernel ``kernel_size``) per entry (default ``(1, 2, 4, 8, 1)``:
+        a receptive field of ~2 units at 32 points per unit).
+    kernel_size : int
+        Odd kernel size of the CNN (default 5).
+    margin : float
+        Grid extension beyond the outermost input, in x units (default 0.5).
+    max_grid_points : int
+        Refuse batches whose inputs span more grid points than this (default 65,536).
+    min_std : float
+        Floor of the predicted standard deviation (default 0.005).
+    """
+
+    def __init__(self, y_dim: int = 1, points_per_unit: float = 32.0, channels: int = 32,
+                 dilations: tuple[int, ...] = (1, 2, 4, 8, 1), kernel_size: int = 5, margin: float = 0.5,
+                 max_grid_points: int = 65536, min_std: float = 0.005) -> None:
+        super().__init__(min_std)
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        if not points_per_unit > 0 or not margin >= 0:
+            raise ValueError(f"need points_per_unit > 0 and margin >= 0, got {points_per_unit} and {margin}")
+        self.x_dim, self.y_dim = 1, int(y_dim)
+        self.points_per_unit, self.margin, self.max_grid_points = float(points_per_unit), float(margin), \
+            int(max_grid_points)
+        spacing = 1.0 / self.points_per_unit
+        self.log_scale_in = nn.Parameter(torch.tensor(math.log(2 * spacing)))
+        self.log_scale_out = nn.Parameter(torch.tensor(math.log(2 * spacing)))
+        convs: list[nn.Module] = [nn.Conv1d(1 + y_dim, channels, 1)]
+        for d in dilations:
+            convs += [nn.ReLU(), nn.Conv1d(channels, channels, kernel_size, padding=d * (kernel_size // 2),
+                                           dilation=d)]
+        self.cnn = nn.Sequential(*convs)
+        self.head = mlp([channels, channels, 2 * y_dim])
+
+    def grid(self, x_context: Tensor, x_target: Tensor) -> Tensor:
+        """The grid ``(G,)`` covering every input of the batch plus ``margin`` (anchored at multiples of the spacing)."""
+        xs = torch.cat([x_context.reshape(-1), x_target.reshape(-1)])
+        ppu = self.points_per_unit
+        lo = math.floor((float(xs.min()) - self.margin) * ppu)
+        hi = math.ceil((float(xs.max()) + self.margin) * ppu)
+        if hi - lo + 1 > self.max_grid_points:
+            raise ValueError(f"the inputs span [{float(xs.min()):.3g}, {float(xs.max()):.3g}]: a ConvCNP grid of "
+                             f"{hi - lo + 1} points at {ppu:g} per unit exceeds max_grid_points="
+                             f"{self.max_grid_points}; lower points_per_unit or split the batch")
+        return torch.arange(lo, hi + 1, device=xs.device, dtype=x_target.dtype) / ppu
+
+    @staticmethod
+    def _weights(a: Tensor, b: Tensor, log_scale: Tensor) -> Tensor:
+        return torch.exp(-0.5 * ((a[..., :, None] - b[..., None, :]) / log_scale.exp()).square())
+
+    def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
+        check_context(x_context, y_context, x_target)
+        if x_context.shape[-1] != 1:
+            raise ValueError(f"ConvCNP takes 1-D inputs (B, N, 1), got x_context of shape {tuple(x_context.shape)}")
+        g = self.grid(x_context, x_target)  # (G,)
+        b = x_target.shape[0]
+        w = self._weights(x_context[..., 0], g, self.log_scale_in)  # (B, N, G)
+        density = w.sum(1, keepdim=True)  # (B, 1, G)
+        values = torch.einsum("bng,bnd->bdg", w, y_context) / (density + 1e-8)
+        h = self.cnn(torch.cat([density, values], 1))  # (B, C, G)
+        wt = self._weights(x_target[..., 0], g, self.log_scale_out)  # (B, M, G)
+        feats = torch.einsum("bmg,bcg->bmc", wt, h.expand(b, -1, -1))
+        return self._out(self.head(feats), self.y_dim)

@@ -1,0 +1,139 @@
+"""Neural-process models: shapes, equivariance, the prior, bad inputs, training resume, autoregression."""
+
+import pytest
+import torch
+from interrupts import InterruptAt
+from torch import nn
+
+from difflens.gp.neural import (
+    CNP,
+    AttentiveCNP,
+    ConvCNP,
+    GPTaskSampler,
+    NeuralProcessTrainer,
+    autoregressive_log_likelihood,
+    autoregressive_sample,
+    evaluate_model,
+    oracle_log_likelihood,
+    oracle_predict,
+    task_kernel,
+)
+
+MODELS = [CNP, AttentiveCNP, ConvCNP]
+
+
+def tasks(seed=0, n=6, m=9, b=3):
+    return GPTaskSampler("se", torch.Generator().manual_seed(seed), batch_size=b, n_context=n, n_target=m).sample()
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_shapes_positive_std_and_the_empty_context(cls):
+    torch.manual_seed(0)
+    model = cls()
+    t = tasks()
+    mean, std = model(t.x_context, t.y_context, t.x_target)
+    assert mean.shape == std.shape == (3, 9, 1) and bool((std > 0).all())
+    mean0, std0 = model(t.x_context[:, :0], t.y_context[:, :0], t.x_target)  # the prior: documented
+    assert mean0.shape == (3, 9, 1) and bool(torch.isfinite(mean0).all() and (std0 > 0).all())
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_bad_inputs_are_named(cls):
+    model = cls()
+    t = tasks()
+    with pytest.raises(ValueError, match="different input dimensions"):
+        model(t.x_context, t.y_context, torch.zeros(3, 4, 2))
+    bad = t.y_context.clone()
+    bad[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="y_context contains NaN"):
+        model(t.x_context, bad, t.x_target)
+    with pytest.raises(ValueError, match="x_context has 6 points but y_context has 5"):
+        model(t.x_context, t.y_context[:, :5], t.x_target)
+    with pytest.raises(ValueError, match=r"shape \(B, N, D\)"):
+        model(t.x_context[0], t.y_context[0], t.x_target[0])
+
+
+def test_convcnp_is_translation_equivariant_and_refuses_a_grid_too_large():
+    torch.manual_seed(0)
+    model = ConvCNP(points_per_unit=16)
+    t = tasks(b=2)
+    m1, s1 = model(t.x_context, t.y_context, t.x_target)
+    shift = 3.0  # a multiple of the grid spacing: the grid shifts with the data
+    m2, s2 = model(t.x_context + shift, t.y_context, t.x_target + shift)
+    torch.testing.assert_close(m2, m1, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(s2, s1, atol=1e-5, rtol=1e-5)
+    # a CNP is not: its outputs depend on absolute position
+    cnp = CNP()
+    assert not torch.allclose(cnp(t.x_context + shift, t.y_context, t.x_target + shift)[0],
+                              cnp(t.x_context, t.y_context, t.x_target)[0], atol=1e-3)
+    # far targets extend the grid; beyond max_grid_points the batch is refused
+    far = t.x_target.clone()
+    far[0, 0] = 1e6
+    with pytest.raises(ValueError, match="max_grid_points"):
+        model(t.x_context, t.y_context, far)
+
+
+class OracleModel(nn.Module):
+    """The exact GP as a 'neural process' (to test the autoregressive chain rule)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, xc, yc, xt):
+        m, s = oracle_predict(task_kernel("se"), 0.02, xc.double(), yc.double(), xt.double())
+        return m, s
+
+
+def test_autoregressive_oracle_equals_the_joint_gp_density():
+    t = tasks(seed=5, n=4, m=7, b=3).to(dtype=torch.float64)
+    ar = autoregressive_log_likelihood(OracleModel(), *t)
+    joint = oracle_log_likelihood(task_kernel("se"), 0.02, *t, joint=True)
+    torch.testing.assert_close(ar, joint, rtol=1e-9, atol=1e-9)
+
+
+def test_autoregressive_samples_of_the_oracle_have_the_gp_posterior_covariance():
+    t = tasks(seed=6, n=3, m=4, b=1).to(dtype=torch.float64)
+    draws = autoregressive_sample(OracleModel(), t.x_context, t.y_context, t.x_target,
+                                  torch.Generator().manual_seed(0), n_samples=3000)[:, 0, :, 0]
+    from difflens.gp import GaussianProcess
+    gp = GaussianProcess(task_kernel("se"), noise_variance=0.02 ** 2, optimize=False)
+    gp.fit(t.x_context[0], t.y_context[0, :, 0])
+    mean, cov = gp.predict(t.x_target[0], return_cov=True, include_noise=True)
+    torch.testing.assert_close(draws.mean(0), mean, atol=0.06, rtol=0)
+    torch.testing.assert_close(torch.cov(draws.T), cov, atol=0.06, rtol=0)
+
+
+def test_interrupted_training_resumed_from_its_checkpoint_equals_uninterrupted(tmp_path):
+    def trainer(seed=0):
+        torch.manual_seed(0)
+        model = ConvCNP(points_per_unit=8, channels=8, dilations=(1, 2))
+        sampler = GPTaskSampler("se", torch.Generator().manual_seed(seed), batch_size=4, n_target=10)
+        return NeuralProcessTrainer(model, sampler, steps=12, check_every=2)
+
+    full = trainer().fit()
+
+    part = trainer()
+    part.optimization.configure(callbacks=[InterruptAt(6)])
+    path = tmp_path / "np.pt"
+    part.fit(checkpoint_path=path, checkpoint_every=2)
+    assert part.optimization.stop_reason == "interrupted" and part.optimization.iteration == 6 and path.is_file()
+    resumed = trainer(seed=123)  # the sampler's generator comes back from the checkpoint
+    resumed.fit(checkpoint_path=path, resume=True)
+    assert resumed.optimization.iteration == 12
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert torch.equal(full.optimization.history.loss, resumed.optimization.history.loss)
+
+
+def test_training_lowers_the_loss_and_evaluation_reports_coverage():
+    torch.manual_seed(0)
+    model = ConvCNP(points_per_unit=16, channels=16)
+    sampler = GPTaskSampler("se", torch.Generator().manual_seed(0), batch_size=8)
+    tr = NeuralProcessTrainer(model, sampler, steps=60, lr=3e-3).fit()
+    loss = tr.optimization.history.loss
+    assert float(loss[-10:].mean()) < float(loss[:10].mean()) - 0.3
+    ev = evaluate_model(model, [tasks(seed=9, b=4)])
+    assert ev["ll"].shape == (4,) and bool(((ev["in_2sigma"] >= ev["in_1sigma"]) & (ev["in_2sigma"] <= 1)).all())
+    with pytest.raises(TypeError, match="sampler"):
+        NeuralProcessTrainer(model, object())
