@@ -5,6 +5,7 @@ Subpackages load on first use (``difflens.synthesize``, ``difflens.dynamics``,
 too, so its tutorials run with ``import difflens as po``: ``difflens.synth``
 (= ``synthesize``), ``difflens.simul`` (= ``simulate``), ``difflens.imshow``,
 ``difflens.animshow``, ``difflens.to_numpy`` and ``difflens.load_images``.
+``difflens.sweep`` runs a study over seeds and settings (:mod:`difflens.studies.sweep`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ _SUBPACKAGES = ("engine", "synthesize", "simulate", "dynamics", "gp", "draw", "d
 _SHORTCUTS = {"imshow": ("difflens.plot", "imshow"), "animshow": ("difflens.plot", "animshow"),
               "to_numpy": ("difflens.tools.signal", "to_numpy"),
               "load_images": ("difflens.data.images", "load_images"),
+              "sweep": ("difflens.studies.sweep", "sweep"),
               # plenoptic's short names (difflens.plenoptic_names joins each method with its plots)
               "synth": ("difflens.plenoptic_names", "synth"), "simul": ("difflens.plenoptic_names", "simul")}
 

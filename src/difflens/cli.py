@@ -1,4 +1,4 @@
-"""The ``difflens`` command line: ``tour``, ``run STUDY`` and ``list``.
+"""The ``difflens`` command line: ``tour``, ``run STUDY``, ``sweep STUDY`` and ``list``.
 
 Exit status: 0 done, 1 a study failed, 2 the command was misused (one line on
 stderr says how), 130 interrupted (SIGINT or SIGTERM; finished work and a
@@ -48,6 +48,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="change one setting (repeatable); `difflens run STUDY --help` lists them")
 
+    sw = sub.add_parser("sweep", help="run one study over seeds and setting values, locally or on Ray",
+                        description="Run STUDY at every seed and --grid value (one sub-folder per run under "
+                                    "OUT/runs), then write OUT/index.html, summary.json and summary.csv. Running "
+                                    "the same command again skips finished runs and resumes interrupted ones.")
+    sw.add_argument("study", help="study name (see `difflens list`)")
+    sw.add_argument("--seeds", default="0-9", help="seeds: a range 0-13 or a list 0,2,5 (default 0-9)")
+    sw_scale = sw.add_mutually_exclusive_group()
+    sw_scale.add_argument("--quick", action="store_true", help="quick settings (as in the tour)")
+    sw_scale.add_argument("--full", action="store_true", help="the seed document's full scale")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                    help="sweep a setting over these values (repeatable: the product is run)")
+    sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fix one setting (repeatable)")
+    sw.add_argument("--out", required=True, help="the sweep's folder")
+    sw.add_argument("--backend", default="local", help="local (a process pool here) or ray")
+    sw.add_argument("--address", default=None, help="a running Ray cluster, HOST:PORT (default: start a local one)")
+    sw.add_argument("--jobs", type=int, default=None, help="runs at once here (default: the CPU count)")
+    sw.add_argument("--cpus-per-run", type=float, default=1, help="Ray CPUs asked per run (default 1)")
+    sw.add_argument("--gpus-per-run", type=float, default=0, help="Ray GPUs asked per run (default 0)")
+    sw.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    sw.add_argument("--retries", type=int, default=2, help="further attempts of a failed run (default 2)")
+    sw.add_argument("--device", default="cpu")
+    sw.add_argument("--quiet", action="store_true")
+
     sub.add_parser("list", help="list the studies")
     return p
 
@@ -79,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(exc.args[0])
         return 0
     misuse = (KeyError, SettingsError, RunError, OutputFolderError)
+    if args.command == "sweep":
+        return _sweep(args, misuse)
     try:  # everything checked before any work: a one-line error, exit 2
         options = _parse_options(getattr(args, "set", []))
         names = [args.study] if args.command == "run" else (args.only or [])
@@ -117,6 +142,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{e['name']:12s} {state:40s} {e['seconds']:7.1f} s")
     print(f"report: {Path(args.out) / 'index.html'}")
     return 0 if all(e["status"] == "complete" for e in entries) else 1
+
+
+def _sweep(args, misuse) -> int:
+    from difflens.studies.sweep import parse_grid, sweep
+
+    try:
+        options = _parse_options(args.set)
+        grid = parse_grid(args.grid)
+        if args.threads is not None and args.threads < 1:
+            from difflens.studies.runner import RunError
+
+            raise RunError(f"--threads must be >= 1, got {args.threads}")
+        _check_out(Path(args.out))
+        start = time.perf_counter()
+        summary = sweep(args.study, args.out, args.seeds, preset=_preset(args), grid=grid, options=options,
+                        backend=args.backend, jobs=args.jobs, address=args.address, cpus_per_run=args.cpus_per_run,
+                        gpus_per_run=args.gpus_per_run, threads=args.threads, retries=args.retries,
+                        device=args.device, verbose=not args.quiet)
+    except misuse as exc:  # checked before any run starts
+        return _fail(exc.args[0] if exc.args else str(exc))
+    except KeyboardInterrupt:
+        print("difflens: sweep interrupted; finished runs are kept and the same command resumes the rest",
+              file=sys.stderr)
+        return 130
+    failed = [r for r in summary.runs if r["status"] != "complete"]
+    for r in failed:
+        print(f"{r['name']}: {r['status'].upper()}: {r['error']}", file=sys.stderr)
+    print(f"sweep {args.study}: {len(summary.runs) - len(failed)}/{len(summary.runs)} runs complete, "
+          f"{time.perf_counter() - start:.1f} s -> {Path(args.out) / 'index.html'}")
+    return 1 if failed else 0
 
 
 def _preset(args) -> str:

@@ -81,7 +81,8 @@ def _discover() -> None:
     from difflens import studies as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("_") or info.name in {"registry", "context", "report", "runner", "settings", "outdir"}:
+        if info.name.startswith("_") or info.name in {"registry", "context", "report", "runner", "settings",
+                                                      "outdir", "sweep"}:
             continue
         importlib.import_module(f"{package.__name__}.{info.name}")
     _DISCOVERED = True
