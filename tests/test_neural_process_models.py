@@ -137,3 +137,15 @@ def test_training_lowers_the_loss_and_evaluation_reports_coverage():
     assert ev["ll"].shape == (4,) and bool(((ev["in_2sigma"] >= ev["in_1sigma"]) & (ev["in_2sigma"] <= 1)).all())
     with pytest.raises(TypeError, match="sampler"):
         NeuralProcessTrainer(model, object())
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_initial_weights_come_from_the_generator_not_the_global_one(cls):
+    torch.manual_seed(0)
+    a = cls(generator=torch.Generator().manual_seed(5))
+    torch.manual_seed(1)
+    b = cls(generator=torch.Generator().manual_seed(5))
+    c = cls(generator=torch.Generator().manual_seed(6))
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)

@@ -27,9 +27,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from difflens.tools.rng import default_generator
+
 from .validate import check_context
 
-__all__ = ["CNP", "AttentiveCNP", "ConvCNP", "mlp"]
+__all__ = ["CNP", "AttentiveCNP", "ConvCNP", "init_parameters", "mlp"]
+
+
+def init_parameters(model: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """Draw every weight of ``model`` from ``generator`` (never torch's global generator); returns ``model``.
+
+    Linear and convolution layers get PyTorch's default scheme, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+    for weights and biases; attention input projections are Xavier-uniform with zero biases.
+    Default generator: :func:`~difflens.tools.rng.default_generator`.
+    """
+    g = default_generator(generator)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                bound = 1.0 / math.sqrt(m.weight[0].numel())
+                nn.init.uniform_(m.weight, -bound, bound, generator=g)
+                if m.bias is not None:
+                    nn.init.uniform_(m.bias, -bound, bound, generator=g)
+            elif isinstance(m, nn.MultiheadAttention):
+                nn.init.xavier_uniform_(m.in_proj_weight, generator=g)
+                nn.init.zeros_(m.in_proj_bias)
+    return model
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -67,14 +90,17 @@ class CNP(_Gaussian):
         Hidden layers of each MLP (default 3).
     min_std : float
         Floor of the predicted standard deviation (default 0.005).
+    generator : torch.Generator, optional
+        Draws the initial weights (:func:`init_parameters`).
     """
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, layers: int = 3,
-                 min_std: float = 0.005) -> None:
+                 min_std: float = 0.005, generator: torch.Generator | None = None) -> None:
         super().__init__(min_std)
         self.x_dim, self.y_dim = int(x_dim), int(y_dim)
         self.encoder = mlp([x_dim + y_dim] + [hidden] * layers)
         self.decoder = mlp([x_dim + hidden] + [hidden] * layers + [2 * y_dim])
+        init_parameters(self, generator)
 
     def represent(self, x_context: Tensor, y_context: Tensor) -> Tensor:
         """The aggregated representation ``(B, hidden)`` (zeros for an empty context)."""
@@ -92,17 +118,18 @@ class CNP(_Gaussian):
 class AttentiveCNP(_Gaussian):
     """A CNP whose targets attend to the contexts (deterministic path with cross-attention).
 
-    Parameters as :class:`CNP`, plus ``heads`` (default 8) of ``nn.MultiheadAttention``.
+    Parameters (``generator`` included) as :class:`CNP`, plus ``heads`` (default 8) of ``nn.MultiheadAttention``.
     """
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, layers: int = 3, heads: int = 8,
-                 min_std: float = 0.005) -> None:
+                 min_std: float = 0.005, generator: torch.Generator | None = None) -> None:
         super().__init__(min_std)
         self.x_dim, self.y_dim, self.hidden = int(x_dim), int(y_dim), int(hidden)
         self.encoder = mlp([x_dim + y_dim] + [hidden] * layers)
         self.key = mlp([x_dim, hidden, hidden])
         self.attention = nn.MultiheadAttention(hidden, heads, batch_first=True)
         self.decoder = mlp([x_dim + hidden] + [hidden] * layers + [2 * y_dim])
+        init_parameters(self, generator)
 
     def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
         check_context(x_context, y_context, x_target)
@@ -137,11 +164,14 @@ class ConvCNP(_Gaussian):
         Refuse batches whose inputs span more grid points than this (default 65,536).
     min_std : float
         Floor of the predicted standard deviation (default 0.005).
+    generator : torch.Generator, optional
+        Draws the initial weights (:func:`init_parameters`).
     """
 
     def __init__(self, y_dim: int = 1, points_per_unit: float = 32.0, channels: int = 32,
                  dilations: tuple[int, ...] = (1, 2, 4, 8, 1), kernel_size: int = 5, margin: float = 0.5,
-                 max_grid_points: int = 65536, min_std: float = 0.005) -> None:
+                 max_grid_points: int = 65536, min_std: float = 0.005,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__(min_std)
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
@@ -159,6 +189,7 @@ class ConvCNP(_Gaussian):
                                            dilation=d)]
         self.cnn = nn.Sequential(*convs)
         self.head = mlp([channels, channels, 2 * y_dim])
+        init_parameters(self, generator)
 
     def grid(self, x_context: Tensor, x_target: Tensor) -> Tensor:
         """The grid ``(G,)`` covering every input of the batch plus ``margin`` (anchored at multiples of the spacing)."""
