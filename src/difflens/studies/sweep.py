@@ -346,7 +346,12 @@ class _RayBackend:
                 check_address(address)
                 _connect(ray, address)
             else:
-                ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+                try:
+                    ray.init(num_cpus=jobs or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                             _node_ip_address="127.0.0.1")  # a local cluster listens on loopback only
+                except Exception as exc:  # noqa: BLE001  (Ray raises a bare Exception on a startup timeout)
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise SweepError(f"--backend ray: could not start a local Ray cluster ({first[:160]})") from None
             self.started = True
         self.remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(execute_run)
 
