@@ -11,8 +11,9 @@ import pytest
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
-import studies_demo  # noqa: E402, F401  (registers _train)
-from difflens.studies.sweep import sweep  # noqa: E402
+import studies_demo  # noqa: F401  (registers _train)
+
+from difflens.studies.sweep import sweep
 
 SETTINGS = {"iterations": 40, "delay": 0.02, "figures": 0}
 
