@@ -27,18 +27,18 @@ NOISE_STD = 0.02
 class NeuralProcessSettings(StudySettings):
     """Settings of the ``neural_process`` study."""
 
-    PRESETS = {
+    PRESETS = {  # noqa: RUF012
         "quick": {"kernels": ("se",), "models": ("cnp", "convcnp"), "steps": 150, "eval_tasks": 96,
                   "curve_points": 2, "crossover_sizes": (10, 100, 1000), "digit_steps": 60, "digit_size": 12,
                   "ar_tasks": 16},
-        "full": {"kernels": ("se", "matern52", "periodic", "weakly_periodic"), "steps": 6000,
+        "full": {"kernels": ("se", "matern52", "periodic", "weakly_periodic"), "models": MODEL_NAMES, "steps": 3000,
                  "eval_tasks": 1024, "crossover_sizes": (10, 100, 1000, 3000, 10000), "digit_steps": 3000,
                  "ar_tasks": 128},
     }
 
     kernels: tuple[str, ...] = setting(("se", "matern52"), "generating kernels (se, matern52, periodic, "
                                        "weakly_periodic), one trained model of each kind per kernel")
-    models: tuple[str, ...] = setting(MODEL_NAMES, "models to train: cnp, acnp (attentive), convcnp")
+    models: tuple[str, ...] = setting(("cnp", "convcnp"), "models to train: cnp, acnp (attentive), convcnp")
     steps: int = setting(1200, "Adam steps per model (16 tasks each)", minimum=1)
     lr: float = setting(1e-3, "peak Adam learning rate (cosine decay to a tenth)", minimum=1e-6, maximum=1.0)
     eval_tasks: int = setting(512, "held-out tasks per kernel (3-50 context, 50 target points)", minimum=16)
@@ -144,7 +144,7 @@ def run(ctx) -> None:
             every = max(1, s.steps // s.curve_points)
             curve: list[tuple[int, float]] = []
 
-            def log_gap(opt, model=model, curve=curve, every=every):
+            def log_gap(opt, model=model, curve=curve, every=every, val=val, val_oracle=val_oracle):
                 if opt.iteration % every == 0 or opt.iteration == s.steps:
                     model.eval()
                     gap = val_oracle - float(evaluate_model(model, [t.to(device=dev) for t in val])["ll"].mean())
