@@ -1,0 +1,27 @@
+"""Control through a differentiable model: MPC, LQR, learned forward models, policies.
+
+* environments: :class:`PointMass` (linear), :class:`Car` (obstacles), :class:`Pendulum`,
+  :class:`Truck` (the truck backer-upper), :class:`ControlledLorenz`; batched over start states.
+* :func:`dare`, :func:`lqr`, :func:`linearize`: linear-quadratic regulators.
+* :class:`TrajectoryOptimizer`, :class:`MPC`: planning by backpropagation through a model on the
+  engine, with bounds, warm starts and receding horizon; :class:`PlanBlowUpError`.
+* :class:`ForwardModel`, :class:`Ensemble`, :class:`ModelFit`, :func:`random_transitions`:
+  learned one-step models trained on random moves.
+* :class:`Policy`, :class:`TruckTraining`, :func:`evaluate_truck`: a truck controller trained
+  through the unrolled (learned) model.
+"""
+
+from difflens.tools.lazy import lazy_exports
+
+_EXPORTS = {
+    "Environment": "environments", "PointMass": "environments", "Car": "environments", "Pendulum": "environments",
+    "Truck": "environments", "ControlledLorenz": "environments", "unroll_truck": "environments",
+    "check_finite": "environments",
+    "dare": "riccati", "lqr": "riccati", "linearize": "riccati",
+    "TrajectoryOptimizer": "mpc", "MPC": "mpc", "PlanBlowUpError": "mpc", "rollout": "mpc",
+    "ForwardModel": "models", "Ensemble": "models", "ModelFit": "models", "random_transitions": "models",
+    "TransitionSampler": "models",
+    "Policy": "policy", "TruckTraining": "policy", "StartSampler": "policy", "evaluate_truck": "policy",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
