@@ -187,3 +187,10 @@ def test_cli_misuse_is_one_line_exit_2(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and err.strip().count("\n") == 0 and "127.0.0.1:1" in err, err
     assert not (tmp_path / "x").exists()
+
+
+def test_ray_backend_without_ray_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(SweepError, match=r"pip install 'difflens\[ray\]'"):
+        _run(tmp_path / "sw", backend="ray")
+    assert not (tmp_path / "sw").exists()
