@@ -10,6 +10,7 @@ from difflens.gp.neural import (
     AttentiveCNP,
     ConvCNP,
     GPTaskSampler,
+    LatentNP,
     NeuralProcessTrainer,
     autoregressive_log_likelihood,
     autoregressive_sample,
@@ -19,7 +20,7 @@ from difflens.gp.neural import (
     task_kernel,
 )
 
-MODELS = [CNP, AttentiveCNP, ConvCNP]
+MODELS = [CNP, AttentiveCNP, ConvCNP, LatentNP]
 
 
 def tasks(seed=0, n=6, m=9, b=3):
@@ -149,3 +150,19 @@ def test_initial_weights_come_from_the_generator_not_the_global_one(cls):
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_latent_np_importance_sampled_likelihood_is_above_its_elbo_and_trains():
+    model = LatentNP(hidden=32, latent=8, generator=torch.Generator().manual_seed(0))
+    sampler = GPTaskSampler("se", torch.Generator().manual_seed(1), batch_size=8, n_target=20)
+    tr = NeuralProcessTrainer(model, sampler, steps=40, lr=3e-3).fit()
+    loss = tr.optimization.history.loss
+    assert float(loss[-10:].mean()) < float(loss[:10].mean())
+    t = tasks(seed=3, n=5, m=12, b=6)
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():  # -ELBO averaged over many single draws: a lower bound on log p(y_T | C) / M
+        elbo = -torch.stack([model.training_loss(*t, g) for _ in range(200)]).mean()
+    iwae = model.log_likelihood(*t, g, samples=512).mean()
+    assert float(iwae) >= float(elbo) - 1e-3
+    one = torch.stack([model.log_likelihood(*t, g, samples=1).mean() for _ in range(200)]).mean()
+    assert float(iwae) >= float(one) - 1e-3  # more importance samples: a tighter bound

@@ -14,7 +14,7 @@ See docs/neural_process.md.
 """
 
 from .evaluate import autoregressive_log_likelihood, autoregressive_sample, evaluate_model
-from .models import CNP, AttentiveCNP, ConvCNP, init_parameters, mlp
+from .models import CNP, AttentiveCNP, ConvCNP, LatentNP, init_parameters, mlp
 from .oracle import gaussian_log_density, oracle_log_likelihood, oracle_predict
 from .tasks import KERNEL_NAMES, DigitTaskSampler, GPTaskSampler, Tasks, task_kernel
 from .training import NeuralProcessTrainer, log_likelihood_loss
@@ -27,6 +27,7 @@ __all__ = [
     "ConvCNP",
     "DigitTaskSampler",
     "GPTaskSampler",
+    "LatentNP",
     "NeuralProcessTrainer",
     "Tasks",
     "autoregressive_log_likelihood",
@@ -34,6 +35,7 @@ __all__ = [
     "check_context",
     "evaluate_model",
     "gaussian_log_density",
+    "init_parameters",
     "log_likelihood_loss",
     "mlp",
     "oracle_log_likelihood",

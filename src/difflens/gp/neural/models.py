@@ -8,6 +8,8 @@ target is predicted independently given the context (a Gaussian per point).
   An empty context gives ``r = 0`` (the model's learned prior).
 - :class:`AttentiveCNP`: targets attend to the contexts (multi-head cross-attention,
   keys and queries from an MLP of ``x``); an empty context gives a zero representation.
+- :class:`LatentNP`: a CNP with a global latent variable, trained with its ELBO and
+  evaluated with an importance-sampled likelihood of the targets jointly.
 - :class:`ConvCNP` (Gordon et al. 2020), 1-D inputs: a set convolution puts the
   data on a uniform grid (a density channel and the density-normalised values), a
   small dilated CNN maps it, and a set convolution reads the result back at the
@@ -31,7 +33,7 @@ from difflens.tools.rng import default_generator
 
 from .validate import check_context
 
-__all__ = ["CNP", "AttentiveCNP", "ConvCNP", "init_parameters", "mlp"]
+__all__ = ["CNP", "AttentiveCNP", "ConvCNP", "LatentNP", "init_parameters", "mlp"]
 
 
 def init_parameters(model: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
@@ -220,3 +222,79 @@ class ConvCNP(_Gaussian):
         wt = self._weights(x_target[..., 0], g, self.log_scale_out)  # (B, M, G)
         feats = torch.einsum("bmg,bcg->bmc", wt, h.expand(b, -1, -1))
         return self._out(self.head(feats), self.y_dim)
+
+
+class LatentNP(_Gaussian):
+    """Latent-variable neural process: a deterministic path (as :class:`CNP`) and a global latent ``z``.
+
+    ``q(z | set) = N(mu(s), sigma(s)^2)`` with ``s`` the mean of an MLP of the set's pairs;
+    the decoder maps ``(x_t, r, z)`` to a Gaussian. Trained with the ELBO
+    (:meth:`training_loss`): ``E_{q(z|C,T)} log p(y_T | z) - KL(q(z|C,T) || q(z|C))``;
+    evaluated with an importance-sampled estimate of the joint ``log p(y_T | C)``
+    (:meth:`log_likelihood`). :meth:`forward` returns the prediction at the mean of
+    ``q(z | C)`` (one Gaussian per target, not the mixture).
+
+    Parameters as :class:`CNP`, plus ``latent`` (dimension of ``z``, default 64).
+    """
+
+    def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, layers: int = 3, latent: int = 64,
+                 min_std: float = 0.005, generator: torch.Generator | None = None) -> None:
+        super().__init__(min_std)
+        self.x_dim, self.y_dim, self.latent = int(x_dim), int(y_dim), int(latent)
+        self.encoder = mlp([x_dim + y_dim] + [hidden] * layers)
+        self.latent_encoder = mlp([x_dim + y_dim] + [hidden] * layers)
+        self.latent_head = mlp([hidden, hidden, 2 * latent])
+        self.decoder = mlp([x_dim + hidden + latent] + [hidden] * layers + [2 * y_dim])
+        init_parameters(self, generator)
+
+    def _pool(self, net: nn.Module, x: Tensor, y: Tensor, width: int) -> Tensor:
+        if x.shape[1] == 0:
+            return x.new_zeros(x.shape[0], width)
+        return net(torch.cat([x, y], -1)).mean(1)
+
+    def q(self, x: Tensor, y: Tensor) -> torch.distributions.Normal:
+        """``q(z | {(x_i, y_i)})``, batch shape ``(B, latent)`` (an empty set gives a fixed learned prior)."""
+        h = self.latent_head(self._pool(self.latent_encoder, x, y, self.latent_encoder[-1].out_features))
+        return torch.distributions.Normal(h[..., :self.latent], 0.01 + 0.99 * torch.sigmoid(h[..., self.latent:]))
+
+    def decode(self, x_context: Tensor, y_context: Tensor, x_target: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Gaussian at the targets given latent samples ``z`` (S, B, latent): ``(S, B, M, Dy)`` each."""
+        r = self._pool(self.encoder, x_context, y_context, self.encoder[-1].out_features)
+        s, (b, m, _) = z.shape[0], x_target.shape
+        h = torch.cat([x_target.expand(s, b, m, -1), r[None, :, None].expand(s, b, m, -1),
+                       z[:, :, None].expand(s, b, m, -1)], -1)
+        return self._out(self.decoder(h), self.y_dim)
+
+    def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
+        check_context(x_context, y_context, x_target)
+        mean, std = self.decode(x_context, y_context, x_target, self.q(x_context, y_context).mean[None])
+        return mean[0], std[0]
+
+    def _randn(self, shape, generator: torch.Generator, like: Tensor) -> Tensor:
+        return torch.randn(shape, generator=generator, device=generator.device).to(like)
+
+    def training_loss(self, x_context: Tensor, y_context: Tensor, x_target: Tensor, y_target: Tensor,
+                      generator: torch.Generator) -> Tensor:
+        """Negative ELBO per target point (one reparameterised sample of ``z`` from ``q(z | C, T)``)."""
+        from torch.distributions import kl_divergence
+
+        check_context(x_context, y_context, x_target, y_target)
+        post, prior = self.q(x_target, y_target), self.q(x_context, y_context)
+        z = post.mean + post.stddev * self._randn(post.mean.shape, generator, post.mean)
+        mean, std = self.decode(x_context, y_context, x_target, z[None])
+        ll = (-0.5 * ((y_target - mean[0]) / std[0]).square() - std[0].log() - 0.5 * math.log(2 * math.pi)).sum((1, 2))
+        kl = kl_divergence(post, prior).sum(-1)
+        return ((kl - ll) / (x_target.shape[1] * self.y_dim)).mean()
+
+    def log_likelihood(self, x_context: Tensor, y_context: Tensor, x_target: Tensor, y_target: Tensor,
+                       generator: torch.Generator, samples: int = 64) -> Tensor:
+        """Importance-sampled ``log p(y_T | C) / M`` per task, ``(B,)``, proposal ``q(z | C, T)``."""
+        check_context(x_context, y_context, x_target, y_target)
+        with torch.no_grad():
+            post, prior = self.q(torch.cat([x_context, x_target], 1), torch.cat([y_context, y_target], 1)), \
+                self.q(x_context, y_context)
+            z = post.mean + post.stddev * self._randn((samples, *post.mean.shape), generator, post.mean)
+            mean, std = self.decode(x_context, y_context, x_target, z)
+            ll = (-0.5 * ((y_target - mean) / std).square() - std.log() - 0.5 * math.log(2 * math.pi)).sum((2, 3))
+            w = ll + prior.log_prob(z).sum(-1) - post.log_prob(z).sum(-1)
+            return (torch.logsumexp(w, 0) - math.log(samples)) / (x_target.shape[1] * self.y_dim)

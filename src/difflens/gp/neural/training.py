@@ -32,6 +32,10 @@ def log_likelihood_loss(model: nn.Module, x_context: Tensor, y_context: Tensor, 
 class NeuralProcessTrainer:
     """Maximum-likelihood training of ``model`` on tasks from ``sampler``.
 
+    A model with a ``training_loss(x_context, y_context, x_target, y_target, generator)``
+    method (:class:`~difflens.gp.neural.models.LatentNP`: its negative ELBO) is trained on
+    that loss instead, with the sampler's generator drawing its latent samples.
+
     Parameters
     ----------
     model : nn.Module
@@ -86,6 +90,9 @@ class NeuralProcessTrainer:
         """The loss of one freshly drawn batch."""
         device = next(self.model.parameters()).device
         t = self.sampler.sample().to(device=device)
+        if hasattr(self.model, "training_loss"):  # e.g. the latent NP's negative ELBO
+            return self.model.training_loss(t.x_context, t.y_context, t.all_x if self.include_context else t.x_target,
+                                            t.all_y if self.include_context else t.y_target, self.sampler.generator)
         if self.include_context:
             return log_likelihood_loss(self.model, t.x_context, t.y_context, t.all_x, t.all_y)
         return log_likelihood_loss(self.model, t.x_context, t.y_context, t.x_target, t.y_target)
