@@ -5,7 +5,7 @@ import pytest
 from difflens.studies import run_study
 from difflens.studies.context import TIMING_KEY
 
-TINY = {"kernels": ("se",), "models": ("cnp", "acnp", "convcnp"), "steps": 20, "eval_tasks": 16,
+TINY = {"kernels": ("se",), "models": ("cnp", "acnp", "lnp", "convcnp"), "steps": 20, "eval_tasks": 16,
         "curve_points": 1, "crossover_sizes": (10, 40), "digit_steps": 4, "digit_size": 8, "ar_tasks": 4}
 
 
@@ -17,7 +17,7 @@ def test_tiny_study_completes_with_the_required_metrics_and_repeats(tmp_path):
     first = run_study("neural_process", tmp_path / "a", seed=3, settings=TINY, verbose=False).record()
     assert first["status"] == "complete"
     for key in ("ll_oracle_se", "ll_cnp_se", "ll_convcnp_se", "ll_gap_convcnp_se", "coverage_2sigma_convcnp_se",
-                "ll_acnp_se", "ll_ar_convcnp_se", "ll_oracle_joint_se"):
+                "ll_acnp_se", "ll_ar_convcnp_se", "ll_oracle_joint_se", "ll_is_lnp_se"):
         assert isinstance(first[key], float), key
     assert first["ll_gap_convcnp_se"] == pytest.approx(first["ll_oracle_se"] - first["ll_convcnp_se"], abs=1e-9)
     assert 0 <= first["coverage_2sigma_convcnp_se"] <= 1

@@ -18,8 +18,8 @@ import torch
 from .registry import study
 from .settings import StudySettings, setting
 
-MODEL_NAMES = ("cnp", "acnp", "convcnp")
-LABELS = {"cnp": "CNP", "acnp": "attentive CNP", "convcnp": "ConvCNP", "oracle": "exact GP (oracle)"}
+MODEL_NAMES = ("cnp", "acnp", "lnp", "convcnp")
+LABELS = {"cnp": "CNP", "acnp": "attentive CNP", "lnp": "latent NP", "convcnp": "ConvCNP", "oracle": "exact GP (oracle)"}
 NOISE_STD = 0.02
 
 
@@ -38,7 +38,7 @@ class NeuralProcessSettings(StudySettings):
 
     kernels: tuple[str, ...] = setting(("se", "matern52"), "generating kernels (se, matern52, periodic, "
                                        "weakly_periodic), one trained model of each kind per kernel")
-    models: tuple[str, ...] = setting(("cnp", "convcnp"), "models to train: cnp, acnp (attentive), convcnp")
+    models: tuple[str, ...] = setting(("cnp", "convcnp"), "models to train: cnp, acnp (attentive), lnp (latent), convcnp")
     steps: int = setting(1200, "Adam steps per model (16 tasks each)", minimum=1)
     lr: float = setting(1e-3, "peak Adam learning rate (cosine decay to a tenth)", minimum=1e-6, maximum=1.0)
     eval_tasks: int = setting(512, "held-out tasks per kernel (3-50 context, 50 target points)", minimum=16)
@@ -51,12 +51,14 @@ class NeuralProcessSettings(StudySettings):
 
 
 def _make(name: str, generator: torch.Generator, x_dim: int = 1):
-    from difflens.gp.neural import CNP, AttentiveCNP, ConvCNP
+    from difflens.gp.neural import CNP, AttentiveCNP, ConvCNP, LatentNP
 
     if name == "cnp":
         return CNP(x_dim=x_dim, generator=generator)
     if name == "acnp":
         return AttentiveCNP(x_dim=x_dim, hidden=64, heads=4, generator=generator)
+    if name == "lnp":
+        return LatentNP(x_dim=x_dim, generator=generator)
     if name == "convcnp":
         return ConvCNP(generator=generator)
     raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES}")
@@ -232,6 +234,12 @@ def run(ctx) -> None:
                 ctx.update_metrics({f"ll_ar_{mname}_{first}": ar, f"ll_gap_ar_{mname}_{first}": joint - ar})
                 rows += [[f"{LABELS[mname]}, autoregressive", f"{ar:.3f}", f"{joint - ar:.3f}"],
                          [f"{LABELS[mname]}, independent", f"{ind:.3f}", f"{joint - ind:.3f}"]]
+                if mname == "lnp":
+                    gi = ctx.generator(4010)
+                    iw = float(torch.cat([model.log_likelihood(*t.to(device=dev), gi, samples=64)
+                                          for t in ar_batches]).mean())
+                    ctx.update_metrics({f"ll_is_lnp_{first}": iw, f"ll_gap_is_lnp_{first}": joint - iw})
+                    rows.append(["latent NP, importance-sampled joint (64 samples)", f"{iw:.3f}", f"{joint - iw:.3f}"])
         ctx.table(rows, headers=["prediction", "LL / target point", "gap to the GP's joint LL"],
                   caption=f"{s.ar_tasks} held-out {first} tasks, 20 targets each, predicted one at a time, each "
                           "conditioned on the context and the targets before it; the bound is the GP's joint "
