@@ -97,9 +97,15 @@ def cost_crossover(sizes: Sequence[int], ms: Mapping[str, Sequence[float]]):
 
 
 def digit_completions(images, rows: Mapping[str, Sequence[Any]], columns: Sequence[str]):
-    """A grid of images: one row per entry of ``rows`` (``{label: [image (H, W), ...]}``), titled ``columns``."""
+    """A grid of images: one row per entry of ``rows`` (``{label: [image (H, W), ...]}``), titled ``columns``.
+
+    NaN pixels (those outside a context) are drawn in blue.
+    """
+    import matplotlib
     import matplotlib.pyplot as plt
 
+    cmap = matplotlib.colormaps["gray"].copy()
+    cmap.set_bad("#5b8fd6")  # pixels not in the context
     labels = list(rows)
     ncols = len(columns)
     fig, axes = plt.subplots(len(labels), ncols, figsize=(1.3 * ncols, 1.4 * len(labels)), squeeze=False)
@@ -107,8 +113,7 @@ def digit_completions(images, rows: Mapping[str, Sequence[Any]], columns: Sequen
         for c in range(ncols):
             ax = axes[r, c]
             img = _np(rows[label][c])
-            ax.imshow(img, cmap="gray", vmin=0, vmax=1) if not np.isnan(img).any() else ax.imshow(
-                np.ma.masked_invalid(img), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(np.ma.masked_invalid(img), cmap=cmap, vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:

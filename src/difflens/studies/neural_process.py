@@ -29,7 +29,7 @@ class NeuralProcessSettings(StudySettings):
 
     PRESETS = {  # noqa: RUF012
         "quick": {"kernels": ("se",), "models": ("cnp", "convcnp"), "steps": 150, "eval_tasks": 96,
-                  "curve_points": 2, "crossover_sizes": (10, 100, 1000), "digit_steps": 60, "digit_size": 12,
+                  "curve_points": 2, "crossover_sizes": (10, 100, 1000), "digit_steps": 120, "digit_size": 12,
                   "ar_tasks": 16},
         "full": {"kernels": ("se", "matern52", "periodic", "weakly_periodic"), "models": MODEL_NAMES, "steps": 3000,
                  "eval_tasks": 1024, "crossover_sizes": (10, 100, 1000, 3000, 10000), "digit_steps": 3000,
@@ -350,5 +350,5 @@ def _digits(ctx, s, plots) -> None:
         ctx.metric(f"digits_ll_cnp_{int(100 * f)}pct", float(ev["ll"].mean()))
     ctx.figure("digit_completions", plots.digit_completions(shown, rows, columns),
                f"CNP completions of held-out digits ({h}x{h}) from 10%, 30% and 100% of the pixels "
-               "(context pixels shown on their own, missing ones blank).")
+               "(context pixels shown on their own, missing ones blue).")
     ctx.metric("digits_train_seconds", trainer.seconds)
