@@ -144,15 +144,13 @@ def run(ctx) -> None:
             model = _make(mname, ctx.generator(100 + 10 * ki + mi)).to(dev)
             sampler = GPTaskSampler(kname, ctx.generator(200 + 10 * ki + mi))
             every = max(1, s.steps // s.curve_points)
-            curve: list[tuple[int, float]] = []
 
-            def log_gap(opt, model=model, curve=curve, every=every, val=val, val_oracle=val_oracle):
+            def log_gap(opt, model=model, every=every, val=val, val_oracle=val_oracle):
                 if opt.iteration % every == 0 or opt.iteration == s.steps:
                     model.eval()
                     gap = val_oracle - float(evaluate_model(model, [t.to(device=dev) for t in val])["ll"].mean())
                     model.train()
-                    curve.append((opt.iteration, gap))
-                    opt.history.log("val_gap", gap, opt.iteration)
+                    opt.history.log("val_gap", gap, opt.iteration)  # kept in the checkpoint: resumes intact
 
             trainer = NeuralProcessTrainer(model, sampler, lr=s.lr, steps=s.steps, check_every=min(50, every),
                                            callbacks=[log_gap], progress=ctx.progress_label(f"{mname} {kname}"))
@@ -162,6 +160,9 @@ def run(ctx) -> None:
                 raise KeyboardInterrupt(f"interrupted during training {mname} on {kname}")
             model.eval()
             trained[(mname, kname)] = model
+            hist = trainer.optimization.history
+            curve = list(zip(hist.iterations("val_gap"), hist["val_gap"].tolist())) \
+                if "val_gap" in hist.series_names() else []
             ev = evaluate_model(model, [t.to(device=dev) for t in held_out])
             ev_out = evaluate_model(model, [t.to(device=dev) for t in outside])
             ll, gap = float(ev["ll"].mean()), float((ll_oracle - ev["ll"]).mean())
