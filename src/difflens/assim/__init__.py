@@ -23,6 +23,9 @@ _EXPORTS = {
     "ParticleFilter": "filters", "ParticleWeightsError": "filters", "FilterDivergenceError": "filters",
     "run_filter": "filters", "gaspari_cohn": "filters", "random_rotation": "filters",
     "tangent_linear": "filters",
+    "Var4D": "var4d",
+    "EmulatorModel": "emulated",
+    "StateSpaceGP": "ssgp",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

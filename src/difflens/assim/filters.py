@@ -392,7 +392,8 @@ class ParticleFilter:
         return _Particles(E, logw)
 
 
-def _check_obs(model, obs: Tensor) -> Tensor:
+def check_observations(model, obs: Tensor) -> Tensor:
+    """``obs`` as float64 ``(X, K, p)``; a ``ValueError`` names a wrong shape or the first NaN/inf (experiment, cycle)."""
     obs = torch.as_tensor(obs, dtype=torch.float64)
     if obs.ndim != 3 or obs.shape[-1] != model.H.shape[0]:
         raise ValueError(f"observations must be (X, K, {model.H.shape[0]}), got {list(obs.shape)}")
@@ -426,7 +427,7 @@ def run_filter(method, hmm, truth: Tensor, obs: Tensor, generator: torch.Generat
     model = hmm if model is None else model
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    obs = _check_obs(model, obs)
+    obs = check_observations(model, obs)
     X, K = obs.shape[:2]
     t0 = time.perf_counter()
     with torch.no_grad():
