@@ -48,8 +48,8 @@ def test_long_horizon_mpc_converges_to_the_lqr_action():
     e = PointMass(a_max=1e3)
     K, P = lqr(e.A, e.B, e.Q, e.R)
     s0 = e.sample_starts(8, torch.Generator().manual_seed(1)) * 0.2
-    tr = TrajectoryOptimizer(e.step, e.cost, s0, 60, e.low, e.high, terminal=lambda s: ((s @ P) * s).sum(-1))
-    tr.solve(40)
+    tr = TrajectoryOptimizer(e.step, e.cost, s0, 40, e.low, e.high, terminal=lambda s: ((s @ P) * s).sum(-1))
+    tr.solve(30)
     assert isinstance(tr.optimization, Optimization)
     lqr_action = -s0 @ K.T
     assert float((tr.actions[:, 0] - lqr_action).abs().max()) < 1e-3 * float(lqr_action.abs().max()) + 1e-4
@@ -69,8 +69,8 @@ def test_plans_stay_inside_bounds_and_warm_start_outside_is_clipped():
 def test_mpc_drives_the_car_around_the_obstacle_to_the_target():
     e = Car()
     s0 = torch.tensor([[0.0, 0.1, 0.0, 1.0]], dtype=torch.float64)
-    mpc = MPC(e.step, e.cost, 10, e.low, e.high, terminal=lambda s: 10 * e.terminal_cost(s), iterations=2)
-    out = mpc.run(s0, 50)
+    mpc = MPC(e.step, e.cost, 8, e.low, e.high, terminal=lambda s: 10 * e.terminal_cost(s), iterations=2)
+    out = mpc.run(s0, 45)
     S = out["states"]
     assert float(e.obstacle_depth(S).max()) < 0  # never inside the obstacle
     assert float((S[:, -1, :2] - e.target).norm(dim=-1).max()) < 1.0

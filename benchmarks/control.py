@@ -1,0 +1,107 @@
+"""Control benchmarks: MPC on the engine vs SciPy SLSQP; truck docking over 200 starts; Lorenz lobe holding.
+
+    python benchmarks/control.py mpc   --batch 64 --horizon 20 --threads 1
+    python benchmarks/control.py truck --seeds 0 --threads 1
+    python benchmarks/control.py lorenz --starts 100 --threads 1
+
+``mpc``: the car-with-obstacle planning problem (same cost, horizon and action bounds on both sides),
+solved for a batch of start states at once by difflens (L-BFGS through the unrolled model, on the
+engine) and one start at a time by SciPy's SLSQP (bounds as box constraints, exact gradients from
+torch); prints the cost ratio per start and the wall time of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+
+
+def bench_mpc(batch: int, horizon: int, iters: int, seed: int) -> None:
+    from scipy.optimize import minimize
+
+    from difflens.control import Car, TrajectoryOptimizer
+    from difflens.control.mpc import rollout
+
+    e = Car()
+    s0 = e.sample_starts(batch, torch.Generator().manual_seed(seed))
+    terminal = lambda s: 10 * e.terminal_cost(s)
+    tr = TrajectoryOptimizer(e.step, e.cost, s0, horizon, e.low, e.high, terminal=terminal, tol=1e-10)
+    tr.solve(iters)
+    ours = tr.cost_of_plan().numpy()
+    t_ours = tr.optimization.history.seconds
+
+    def objective(x, s):
+        a = torch.tensor(x, dtype=torch.float64).reshape(1, horizon, 2).requires_grad_(True)
+        st = rollout(e.step, s[None], a)
+        c = e.cost(st[:, :-1], a).sum() + terminal(st[:, -1]).sum()
+        (g,) = torch.autograd.grad(c, a)
+        return float(c.detach()), g.numpy().ravel()
+
+    bounds = [(float(e.low[i % 2]), float(e.high[i % 2])) for i in range(horizon * 2)]
+    ref = np.zeros(batch)
+    t0 = time.perf_counter()  # SciPy's own solve: difflens's time comes from the engine's history
+    for b in range(batch):
+        res = minimize(objective, np.zeros(horizon * 2), args=(s0[b],), jac=True, method="SLSQP", bounds=bounds,
+                       options={"maxiter": 500, "ftol": 1e-12})
+        ref[b] = res.fun
+    t_ref = time.perf_counter() - t0
+    ratio = ours / ref
+    print(f"car with obstacle, horizon {horizon}, batch {batch}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s)")
+    print("solver               seconds  cost ratio to SLSQP (mean / max / min)")
+    print(f"difflens L-BFGS   {t_ours:10.2f}  {ratio.mean():.5f} / {ratio.max():.5f} / {ratio.min():.5f}")
+    print(f"scipy SLSQP       {t_ref:10.2f}  1")
+    print(f"speed-up {t_ref / t_ours:.1f}x; starts within 1% of SLSQP's cost: {(ratio <= 1.01).mean():.3f}")
+
+
+def bench_truck(seeds: list[int], fit_steps: int, train_steps: int) -> None:
+    from difflens.studies.control import train_truck
+
+    rows = []
+    for seed in seeds:
+        r = train_truck(seed, fit_steps=fit_steps, train_steps=train_steps, n_eval=200)
+        rows.append((seed, r["success_train"], r["success_outside"], r["emulator_error"]))
+        print(f"seed {seed}: success inside {r['success_train']:.3f}, outside {r['success_outside']:.3f}, "
+              f"emulator held-out error {r['emulator_error']:.4f}", flush=True)
+    s = np.array([r[1] for r in rows])
+    print(f"mean success inside the training region over {len(seeds)} seed(s): {s.mean():.3f} +/- {s.std():.3f}")
+
+
+def bench_lorenz(starts: int, seed: int, model: str, time_units: float) -> None:
+    from difflens.studies.control import lorenz_hold
+
+    r = lorenz_hold(starts, seed, model=model, time_units=time_units)
+    print(f"Lorenz lobe holding, {starts} starts, model {model}: success {r['success']:.3f}, "
+          f"mean control energy {r['energy']:.3f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["mpc", "truck", "lorenz"])
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--horizon", type=int, default=20)
+    p.add_argument("--iters", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--fit-steps", type=int, default=2000)
+    p.add_argument("--train-steps", type=int, default=1000)
+    p.add_argument("--time", type=float, default=20.0)
+    p.add_argument("--starts", type=int, default=100)
+    p.add_argument("--model", choices=["true", "emulator"], default="emulator")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    if a.what == "mpc":
+        bench_mpc(a.batch, a.horizon, a.iters, a.seed)
+    elif a.what == "truck":
+        bench_truck(a.seeds, a.fit_steps, a.train_steps)
+    else:
+        bench_lorenz(a.starts, a.seed, a.model, a.time)
+
+
+if __name__ == "__main__":
+    main()
