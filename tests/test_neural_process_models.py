@@ -96,13 +96,15 @@ def test_autoregressive_oracle_equals_the_joint_gp_density():
 def test_autoregressive_samples_of_the_oracle_have_the_gp_posterior_covariance():
     t = tasks(seed=6, n=3, m=4, b=1).to(dtype=torch.float64)
     draws = autoregressive_sample(OracleModel(), t.x_context, t.y_context, t.x_target,
-                                  torch.Generator().manual_seed(0), n_samples=3000)[:, 0, :, 0]
+                                  torch.Generator().manual_seed(0), n_samples=800)[:, 0, :, 0]
     from difflens.gp import GaussianProcess
     gp = GaussianProcess(task_kernel("se"), noise_variance=0.02 ** 2, optimize=False)
     gp.fit(t.x_context[0], t.y_context[0, :, 0])
     mean, cov = gp.predict(t.x_target[0], return_cov=True, include_noise=True)
-    torch.testing.assert_close(draws.mean(0), mean, atol=0.06, rtol=0)
-    torch.testing.assert_close(torch.cov(draws.T), cov, atol=0.06, rtol=0)
+    torch.testing.assert_close(draws.mean(0), mean, atol=0.12, rtol=0)
+    torch.testing.assert_close(torch.cov(draws.T), cov, atol=0.12, rtol=0)
+    off = cov - torch.diag(cov.diagonal())
+    assert float(off.abs().max()) > 0.3  # the targets are correlated: independent draws would fail above
 
 
 def test_interrupted_training_resumed_from_its_checkpoint_equals_uninterrupted(tmp_path):
