@@ -74,3 +74,11 @@ def test_ray_rerun_reruns_nothing_finished(cluster, tmp_path):
     again = sweep("_train", tmp_path / "sw", "0-1", settings=SETTINGS, backend="ray", verbose=False)
     assert all(r.get("skipped") for r in again.runs)
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def test_ray_resources_no_node_has_are_refused(cluster, tmp_path):
+    from difflens.studies.sweep import SweepError
+
+    with pytest.raises(SweepError, match="no run would start"):
+        sweep("_train", tmp_path / "sw", "0", settings=SETTINGS, backend="ray", gpus_per_run=1, verbose=False)
+    assert not (tmp_path / "sw").exists()

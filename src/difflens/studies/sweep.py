@@ -354,6 +354,15 @@ class _RayBackend:
                     raise SweepError(f"--backend ray: could not start a local Ray cluster ({first[:160]})") from None
             self.started = True
         self.remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(execute_run)
+        # runs the cluster can hold at once (so "running" means running); at least one
+        have = ray.cluster_resources()
+        fits = [have.get("CPU", 0) / cpus if cpus else math.inf, have.get("GPU", 0) / gpus if gpus else math.inf]
+        if min(fits) < 1:
+            if self.started:
+                ray.shutdown()
+            raise SweepError(f"--cpus-per-run {cpus:g} --gpus-per-run {gpus:g}: the Ray cluster has "
+                             f"{have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs; no run would start")
+        self.capacity = int(min(fits)) if math.isfinite(min(fits)) else 1 << 30
 
     def submit(self, task: dict):
         return self.remote.remote(task)
@@ -528,7 +537,7 @@ def sweep(study: str, out: str | os.PathLike, seeds: str | int | Iterable[int] =
 
     in_flight: dict[Any, str] = {}
     queue = list(todo)
-    limit = jobs or (os.cpu_count() or 1) if backend == "local" else len(queue) or 1
+    limit = jobs or (os.cpu_count() or 1) if backend == "local" else engine.capacity
     interrupted = False
     try:
         report()
