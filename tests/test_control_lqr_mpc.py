@@ -121,3 +121,17 @@ def test_blow_up_during_planning_names_the_step_and_keeps_the_plan():
     assert info.value.step == 4
     assert torch.equal(info.value.plan, tr.actions)
     assert bool(torch.isfinite(tr.actions).all())
+
+
+def test_disagreement_cost_is_the_weighted_ensemble_variance_along_the_plan():
+    from difflens.control import Ensemble, ForwardModel, disagreement_cost
+
+    ens = Ensemble([ForwardModel(4, 2, hidden=8, generator=torch.Generator().manual_seed(k)) for k in range(3)])
+    states = torch.randn(2, 6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    actions = torch.rand(2, 5, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        preds = torch.stack([m(states[:, :-1], actions) for m in ens.members])
+        expected = 3.0 * preds.var(0, unbiased=False).sum(-1).sum(1)
+        assert torch.allclose(disagreement_cost(ens, 3.0)(states, actions), expected)
+    with pytest.raises(ValueError, match="weight"):
+        disagreement_cost(ens, -1.0)

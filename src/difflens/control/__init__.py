@@ -18,7 +18,7 @@ _EXPORTS = {
     "Truck": "environments", "ControlledLorenz": "environments", "unroll_truck": "environments",
     "check_finite": "environments",
     "dare": "riccati", "lqr": "riccati", "linearize": "riccati",
-    "TrajectoryOptimizer": "mpc", "MPC": "mpc", "PlanBlowUpError": "mpc", "rollout": "mpc",
+    "TrajectoryOptimizer": "mpc", "MPC": "mpc", "disagreement_cost": "mpc", "PlanBlowUpError": "mpc", "rollout": "mpc",
     "ForwardModel": "models", "Ensemble": "models", "ModelFit": "models", "random_transitions": "models",
     "TransitionSampler": "models",
     "Policy": "policy", "TruckTraining": "policy", "StartSampler": "policy", "evaluate_truck": "policy",

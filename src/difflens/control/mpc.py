@@ -21,7 +21,7 @@ from difflens.tools.io import load_file, save_file
 
 from .environments import check_finite
 
-__all__ = ["MPC", "PlanBlowUpError", "TrajectoryOptimizer", "rollout"]
+__all__ = ["MPC", "PlanBlowUpError", "TrajectoryOptimizer", "disagreement_cost", "rollout"]
 
 Step = Callable[[Tensor, Tensor], Tensor]
 Cost = Callable[[Tensor, Tensor], Tensor]
@@ -211,3 +211,19 @@ class MPC:
         with torch.no_grad():
             cost = self.cost(S[:, :-1], A).sum(1)
         return {"states": S, "actions": A, "cost": cost}
+
+
+def disagreement_cost(ensemble, weight: float) -> Callable[[Tensor, Tensor], Tensor]:
+    """An ``extra_cost`` for :class:`TrajectoryOptimizer`: ``weight * sum_t disagreement(s_t, a_t)``.
+
+    ``ensemble`` is a :class:`~difflens.control.Ensemble` (the planning model is its mean); the
+    penalty is the members' prediction variance along the plan, large where they were not trained,
+    so penalised plans stay inside the region the model knows.
+    """
+    if not weight >= 0:
+        raise ValueError(f"weight must be >= 0, got {weight!r}")
+
+    def extra(states: Tensor, actions: Tensor) -> Tensor:
+        return weight * ensemble.disagreement(states[:, :-1], actions).sum(1)
+
+    return extra
