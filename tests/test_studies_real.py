@@ -20,6 +20,12 @@ TINY = {
                "greybox_samples": 41, "ftle_ics": 1, "ftle_horizons": (0.5,)},
     "gp": {"grid_step": 0.25, "n_draws": 2, "fit_points": 10, "fit_iterations": 20},
     "draw": {"gesture_epochs": 1, "cluster_epochs": 1, "static_epochs": 1, "kmeans_restarts": 1},
+    "assim": {"experiments": 1, "cycles": 20, "extkf_cycles": 10, "var4d_cycles": 2, "l96_cycles": 12,
+              "climatology_cycles": 50, "pf_particles": 20, "emulator_iterations": 5, "emulator_hidden": 8,
+              "emulator_cycles": 10, "gp_points": 30, "gp_long_points": 50},
+    "neural_process": {"kernels": ("se",), "models": ("cnp", "convcnp"), "steps": 20, "eval_tasks": 16,
+                       "curve_points": 1, "crossover_sizes": (10, 40), "digit_steps": 4, "digit_size": 8,
+                       "ar_tasks": 4},
 }
 
 
