@@ -26,6 +26,9 @@ TINY = {
     "neural_process": {"kernels": ("se",), "models": ("cnp", "convcnp"), "steps": 20, "eval_tasks": 16,
                        "curve_points": 1, "crossover_sizes": (10, 40), "digit_steps": 4, "digit_size": 8,
                        "ar_tasks": 4},
+    "control": {"lqr_horizon": 5, "fit_steps": 20, "transitions": 500, "train_steps": 3, "ramp": 3,
+                "eval_starts": 8, "mpc_starts": 1, "mpc_horizon": 3, "mpc_steps": 3, "lorenz_starts": 2,
+                "lorenz_time": 1.1, "lorenz_fit_steps": 5, "lorenz_horizon": 2},
 }
 
 
