@@ -8,11 +8,11 @@ time solved as a Kalman filter against the exact GP.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
+from .context import limit_threads
 from .registry import study
 from .settings import StudySettings, setting
 
@@ -51,16 +51,6 @@ class AssimSettings(StudySettings):
     gp_long_points: int = setting(20000, "time points of the long state-space GP (no exact GP)", minimum=10)
 
 
-@contextmanager
-def _threads(n: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(n, old)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _record(ctx, key, r, rows, reference):
     s = r.summary()
     ctx.metric(f"rmse_a_{key}", s["rmse_a"])
@@ -86,7 +76,7 @@ def _record(ctx, key, r, rows, reference):
                    "particle filter, 4D-Var on the engine with L-BFGS, LETKF; a trained LSTM emulator as the "
                    "forecast model; a Matérn GP over time solved by the Kalman filter and RTS smoother.")
 def run(ctx) -> None:
-    with _threads(1):
+    with limit_threads(1):
         _run(ctx, ctx.settings)
 
 

@@ -27,7 +27,7 @@ from difflens.tools.rng import default_generator
 from .outdir import OutputFolder
 from .settings import StudySettings
 
-__all__ = ["StudyContext", "ReportItem", "TIMING_KEY", "RESERVED_METRICS"]
+__all__ = ["StudyContext", "ReportItem", "TIMING_KEY", "RESERVED_METRICS", "limit_threads"]
 
 # metrics whose names match this are wall-clock timings: the only values allowed to differ between
 # two runs at one seed
@@ -206,6 +206,17 @@ class StudyContext:
     def write_metrics(self) -> Path:
         text = json.dumps(self.record(), indent=2, sort_keys=True, allow_nan=True)
         return self.folder.write_text("metrics.json", text)
+
+
+@contextmanager
+def limit_threads(n: int) -> Iterator[None]:
+    """Run small-tensor loops on at most ``n`` intra-op threads (the previous count is restored after)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(n, old)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _slug(name: str) -> str:

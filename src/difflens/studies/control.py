@@ -7,7 +7,6 @@ the true model and with a learned emulator.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

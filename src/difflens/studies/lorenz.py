@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
+from .context import limit_threads
 from .registry import study
 from .settings import StudySettings, setting
 
@@ -69,17 +69,6 @@ class LorenzSettings(StudySettings):
     ftle_ics: int = setting(4, "initial conditions averaged for finite-time growth", minimum=1)
     ftle_horizons: tuple[float, ...] = setting((0.5, 1.0, 2.0), "horizons of the finite-time growth",
                                                unit="model time", minimum=0.01)
-
-
-@contextmanager
-def _threads(n: int):
-    """Run small-tensor loops on ``n`` intra-op threads (restored after)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(n, old)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _ground_truth(ctx, s):
@@ -144,7 +133,7 @@ def _forecasts(em, data, context):
                    "finite-time growth by eigendistortions; grey-box recovery of sigma, rho and beta.")
 def run(ctx) -> None:
     s = ctx.settings.to_dict()
-    with _threads(1):
+    with limit_threads(1):
         _run(ctx, s)
 
 
