@@ -79,7 +79,23 @@ def _check_infl(infl: float) -> float:
     return infl
 
 
-class EnKF:
+class _Ensemble:
+    """What the ensemble filters share: ``N`` members drawn from the initial distribution, each
+    forecast by the model, summarised by their mean and spread. Subclasses add ``assimilate``."""
+
+    N: int
+
+    def init(self, model, X: int, generator: torch.Generator) -> Tensor:
+        return model.sample_initial((X, self.N), generator)
+
+    def forecast(self, model, E: Tensor) -> Tensor:
+        return model.forecast(E)
+
+    def moments(self, model, E: Tensor) -> tuple[Tensor, Tensor]:
+        return _ensemble_moments(model, E)
+
+
+class EnKF(_Ensemble):
     """The ensemble Kalman filter: ``kind="sqrt"`` (the ETKF, symmetric square root) or ``"pertobs"``.
 
     Parameters
@@ -96,14 +112,6 @@ class EnKF:
         self.kind, self.N, self.infl, self.rot = kind, _check_ensemble_size(N), _check_infl(infl), bool(rot)
         self.name = f"EnKF {kind} N={self.N}"
 
-    def init(self, model, X: int, generator: torch.Generator) -> Tensor:
-        return model.sample_initial((X, self.N), generator)
-
-    def forecast(self, model, E: Tensor) -> Tensor:
-        return model.forecast(E)
-
-    def moments(self, model, E: Tensor) -> tuple[Tensor, Tensor]:
-        return _ensemble_moments(model, E)
 
     def assimilate(self, model, E: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         H, R = model.H.to(E), model.R.to(E)
@@ -148,7 +156,7 @@ def gaspari_cohn(dist: Tensor, radius: float) -> Tensor:
     return torch.where(r <= 1, c1, torch.where(r <= 2, c2, torch.zeros_like(r)))
 
 
-class LETKF:
+class LETKF(_Ensemble):
     """The local ETKF on a periodic 1-D grid (Lorenz-96): one ETKF per grid point, batched over all of them.
 
     Each state variable ``i`` is analysed with every observation, the
@@ -180,13 +188,8 @@ class LETKF:
         diff = (sites[:, None] - obs_sites[None, :]).abs()
         dist = torch.minimum(diff, d - diff)                                  # (d, p) periodic
         self._taper = gaspari_cohn(dist, self.radius)
-        return model.sample_initial((X, self.N), generator)
+        return super().init(model, X, generator)
 
-    def forecast(self, model, E: Tensor) -> Tensor:
-        return model.forecast(E)
-
-    def moments(self, model, E: Tensor) -> tuple[Tensor, Tensor]:
-        return _ensemble_moments(model, E)
 
     def assimilate(self, model, E: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         H = model.H.to(E)
