@@ -425,7 +425,10 @@ def run_filter(method, hmm, truth: Tensor, obs: Tensor, generator: torch.Generat
         naming the cycle and experiments; ``min_spread``: one whose analysis spread falls below it
         (a collapsed ensemble) too (default 0: off).
 
-    Returns an :class:`~difflens.assim.AssimResult` (wall time in ``seconds``).
+    Returns
+    -------
+    AssimResult
+        The run's statistics (:class:`~difflens.assim.AssimResult`; wall time in ``seconds``).
     """
     model = hmm if model is None else model
     if not isinstance(generator, torch.Generator):

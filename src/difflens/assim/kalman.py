@@ -66,7 +66,10 @@ def kalman_filter(y: Tensor, F: Tensor, Q: Tensor, H: Tensor, R: Tensor, x0: Ten
     H: ``(p, d)`` observation operator. R: ``(p, p)`` SPD noise covariance (scalar: ``R I``).
     x0, P0: ``(d,)`` or ``(B, d)`` prior mean, ``(d, d)`` SPD prior covariance.
 
-    Raises ``ValueError`` naming a wrong shape or a covariance that is not symmetric positive definite.
+    Raises
+    ------
+    ValueError
+        Naming a wrong shape or a covariance that is not symmetric positive definite.
     """
     y = torch.as_tensor(y, dtype=torch.float64)
     if y.ndim == 2:

@@ -40,6 +40,8 @@ class ForwardModel(nn.Module):
     generator: the weights' initial draw (default :func:`difflens.tools.rng.default_generator`).
     dtype: of the weights (float64 by default, the environments' dtype).
 
+    Notes
+    -----
     ``forward(s (..., n), a (..., m)) -> s' (..., n)``. :meth:`set_normalisation` fixes the
     input and output scales from data (buffers, saved with the weights).
     """

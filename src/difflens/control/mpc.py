@@ -56,8 +56,10 @@ class TrajectoryOptimizer:
     optimizer: ``"lbfgs"`` (default, strong-Wolfe line search) or ``"adam"``; lr: Adam's rate.
     tol: stop when the summed loss changes by less than ``tol`` (relative) over 3 iterations.
     extra_cost: optional ``(states (B, H+1, n), actions (B, H, m)) -> (B,)`` added to the cost
-    (e.g. a model-disagreement penalty).
+        (e.g. a model-disagreement penalty).
 
+    Notes
+    -----
     ``optimization`` is the engine; :meth:`solve` runs it; ``actions`` is the bounded plan ``(B, H, m)``.
     """
 
@@ -152,6 +154,8 @@ class MPC:
     horizon: planning steps H >= 1. low, high: action bounds. iterations: engine iterations per plan.
     optimizer, extra_cost: passed to each :class:`TrajectoryOptimizer`.
 
+    Notes
+    -----
     ``optimization`` is the engine of the latest plan (one per control step).
     """
 

@@ -27,10 +27,17 @@ def dare(A: Tensor, B: Tensor, Q: Tensor, R: Tensor, tol: float = 1e-14, max_ite
     ----------
     A (n, n), B (n, m), Q (n, n) symmetric PSD, R (m, m) symmetric PD: float64 recommended.
     tol: relative change of the iterate at which to stop; max_iter: doubling steps at most
-    (each doubles the horizon: 60 steps is a horizon of 2^60).
+        (each doubles the horizon: 60 steps is a horizon of 2^60).
 
-    Returns ``P`` (n, n), the stabilising solution (what ``scipy.linalg.solve_discrete_are`` returns).
-    Raises ``RuntimeError`` when it does not converge (an unstabilisable pair).
+    Returns
+    -------
+    Tensor
+        ``P`` (n, n), the stabilising solution (what ``scipy.linalg.solve_discrete_are`` returns).
+
+    Raises
+    ------
+    RuntimeError
+        When it does not converge (an unstabilisable pair).
     """
     _check_matrices(A, B, Q, R)
     n = A.shape[0]

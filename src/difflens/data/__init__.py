@@ -4,6 +4,8 @@ Everything here works offline: photographs and the small digits set ship with
 the package; MNIST/EMNIST are read from IDX files in a folder the user names.
 """
 
+from typing import TYPE_CHECKING
+
 from difflens.tools.lazy import lazy_exports
 
 _EXPORTS = {
@@ -18,3 +20,13 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
+    from .images import (
+        einstein as einstein, curie as curie, load_images as load_images,
+        list_images as list_images, load_image as load_image, camera as camera,
+        astronaut as astronaut, brick as brick, gravel as gravel,
+    )
+    from .noise import pink_noise as pink_noise, white_noise as white_noise
+    from .digits import load_digits as load_digits
+    from .idx import mnist as mnist, emnist as emnist, read_idx as read_idx, write_idx as write_idx

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 __all__ = ["JOINS", "MarkerRenderer", "canvas_shape", "gesture_positions", "join_markers", "render_markers"]
 
 JOINS = ("max", "softor", "logsumexp", "sum")
+"""The ways :func:`join_markers` can combine marker images (``join=`` of the renderers)."""
 
 
 def canvas_shape(shape: int | Sequence[int]) -> tuple[int, int]:

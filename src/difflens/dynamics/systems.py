@@ -27,6 +27,7 @@ __all__ = ["LORENZ63_LYAPUNOV", "Lorenz63", "Lorenz96", "LorenzMonomial", "Rossl
 
 #: Lyapunov spectrum of Lorenz-63 at the classic parameters (Sprott, "Chaos and Time-Series Analysis").
 LORENZ63_LYAPUNOV = (0.9056, 0.0, -14.5723)
+"""Reference Lyapunov spectrum of :class:`Lorenz63` at (10, 28, 8/3), per model time unit."""
 
 
 def _param(value: float, dtype: torch.dtype, device) -> nn.Parameter:
@@ -48,6 +49,8 @@ class Lorenz63(nn.Module):
     sigma, rho, beta: the coefficients (learnable 0-d parameters).
     dtype, device: where the parameters live (default float64, CPU).
 
+    Notes
+    -----
     ``forward(t, x)``: ``t`` is ignored (autonomous system); ``x`` has shape
     ``(..., 3)``; returns dx/dt with the same shape. Time unit: the model's
     own (one Lyapunov time is 1/0.9056 = 1.104 time units).

@@ -213,6 +213,7 @@ class SquaredExponential(_Stationary):
 
 
 RBF = SquaredExponential
+"""scikit-learn's name for :class:`SquaredExponential` (the same class)."""
 
 
 class Matern(_Stationary):

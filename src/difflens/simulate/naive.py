@@ -279,6 +279,8 @@ class Linear(nn.Module):
     method
         ``"auto"``, ``"fft"`` or ``"direct"``.
 
+    Notes
+    -----
     The parameter is ``conv.weight`` of shape ``(2, 1, kh, kw)``; input must have one channel.
     """
 

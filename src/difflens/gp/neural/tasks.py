@@ -31,6 +31,7 @@ from ..linalg import cholesky_jittered
 __all__ = ["KERNEL_NAMES", "DigitTaskSampler", "GPTaskSampler", "Tasks", "task_kernel"]
 
 KERNEL_NAMES = ("se", "matern52", "periodic", "weakly_periodic")
+"""The task kernels :func:`task_kernel` and :class:`GPTaskSampler` accept by name."""
 
 
 def task_kernel(name: str) -> Kernel:
