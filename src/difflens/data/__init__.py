@@ -2,6 +2,15 @@
 
 Everything here works offline: photographs and the small digits set ship with
 the package; MNIST/EMNIST are read from IDX files in a folder the user names.
+
+>>> import torch
+>>> from difflens.data import einstein, pink_noise
+>>> image = einstein()  # (1, 1, 256, 256), float32 in [0, 1]
+>>> image.shape, image.dtype, bool(image.min() >= 0 and image.max() <= 1)
+(torch.Size([1, 1, 256, 256]), torch.float32, True)
+>>> noise = pink_noise(64, generator=torch.Generator().manual_seed(0))  # unit variance
+>>> noise.shape, round(float(noise.std()), 4)
+(torch.Size([1, 1, 64, 64]), 1.0)
 """
 
 from typing import TYPE_CHECKING
