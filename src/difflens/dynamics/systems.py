@@ -67,6 +67,7 @@ class Lorenz63(nn.Module):
         self.beta = _param(beta, dtype, device)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous)."""
         if x.shape[-1] != 3:
             raise ValueError(f"Lorenz63 expects states of shape (..., 3), got {list(x.shape)}")
         sigma, rho, beta = _as(self.sigma, x), _as(self.rho, x), _as(self.beta, x)
@@ -89,6 +90,7 @@ class Lorenz63(nn.Module):
             return torch.stack([torch.stack([zero, zero, zero]), torch.stack([q, q, z]), torch.stack([-q, -q, z])])
 
     def extra_repr(self) -> str:
+        """The settings shown inside the module's ``repr``."""
         return f"sigma={self.sigma.item():.6g}, rho={self.rho.item():.6g}, beta={self.beta.item():.6g}"
 
 
@@ -126,6 +128,7 @@ class LorenzMonomial(nn.Module):
         return torch.cat((x, X * x[..., 2:3], X * x[..., 1:2]), -1)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous)."""
         if x.shape[-1] != 3:
             raise ValueError(f"LorenzMonomial expects states of shape (..., 3), got {list(x.shape)}")
         return self.monomials(x) @ self.weight.t().to(x.dtype)
@@ -156,6 +159,7 @@ class Lorenz96(nn.Module):
         self.F = _param(F, dtype, device)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        """``dx/dt`` at states ``x`` ``(..., N)``, same shape; ``t`` (0-d) is ignored (autonomous)."""
         if x.shape[-1] != self.N:
             raise ValueError(f"Lorenz96(N={self.N}) expects states of shape (..., {self.N}), got {list(x.shape)}")
         return (torch.roll(x, -1, -1) - torch.roll(x, 2, -1)) * torch.roll(x, 1, -1) - x + _as(self.F, x)
@@ -165,6 +169,7 @@ class Lorenz96(nn.Module):
         return (torch.roll(x, -1, 0) - torch.roll(x, 2, 0)) * torch.roll(x, 1, 0) - x + self.F
 
     def extra_repr(self) -> str:
+        """The settings shown inside the module's ``repr``."""
         return f"N={self.N}, F={self.F.item():.6g}"
 
 
@@ -182,6 +187,7 @@ class Rossler(nn.Module):
         self.c = _param(c, dtype, device)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous)."""
         if x.shape[-1] != 3:
             raise ValueError(f"Rossler expects states of shape (..., 3), got {list(x.shape)}")
         a, b, c = _as(self.a, x), _as(self.b, x), _as(self.c, x)
@@ -194,4 +200,5 @@ class Rossler(nn.Module):
         return torch.stack((-Y - Z, X + self.a * Y, self.b + Z * (X - self.c)), 0)
 
     def extra_repr(self) -> str:
+        """The settings shown inside the module's ``repr``."""
         return f"a={self.a.item():.6g}, b={self.b.item():.6g}, c={self.c.item():.6g}"

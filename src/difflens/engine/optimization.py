@@ -532,6 +532,15 @@ class Optimization:
         }
 
     def load_state_dict(self, sd: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into this optimisation (built over parameters of the same shapes
+        with the same optimiser class).
+
+        Raises
+        ------
+        CheckpointError
+            The state is not a difflens optimisation state, is from a newer version, or does not
+            match this optimisation's parameters or optimiser.
+        """
         if not isinstance(sd, Mapping) or sd.get("format") != FORMAT:
             raise CheckpointError("not a difflens optimisation state (missing or wrong 'format' key)")
         if int(sd.get("version", 0)) > VERSION:

@@ -258,6 +258,7 @@ class Identity(nn.Module):
     """Returns ``1 * x`` (a copy): a stand-in model for pixel-space comparisons."""
 
     def forward(self, x: Tensor) -> Tensor:
+        """A copy of ``x`` (any shape)."""
         return 1 * x
 
 

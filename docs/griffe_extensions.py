@@ -1,11 +1,14 @@
-"""Griffe extension: a package's ``_EXPORTS`` map counts as its ``__all__`` in the API reference.
+"""Griffe extensions for the API reference (loaded by ``mkdocs.yml``).
 
-difflens's packages export names lazily (``difflens.tools.lazy.lazy_exports``) and
+:class:`LazyExports`: a package's ``_EXPORTS`` map counts as its ``__all__``. difflens's packages export names lazily (``difflens.tools.lazy.lazy_exports``) and
 write ``__all__ = sorted(_EXPORTS)``, which static analysis cannot evaluate. This
 extension reads the ``_EXPORTS`` dict literal (and any literal ``__all__`` items) from the
 module's source and sets the module's exports, so mkdocstrings renders every exported
 name from the ``if TYPE_CHECKING:`` imports that each such package carries.
-Loaded by ``mkdocs.yml`` (plugins > mkdocstrings > handlers > python > options > extensions).
+
+:class:`InheritDocstrings`: a method without a docstring that overrides a documented method of
+a difflens base class (``StopRule.check``, ``Environment.step``, ``nn.Module``-style protocols
+within difflens) shows the base's docstring, as ``help()`` does.
 """
 
 from __future__ import annotations
@@ -49,3 +52,32 @@ class LazyExports(griffe.Extension):
         if lazy is None:
             return
         mod.exports = list(dict.fromkeys([*listed, *lazy]))
+
+
+class InheritDocstrings(griffe.Extension):
+    """Give an undocumented method the docstring of the nearest documented same-named base method."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        self._visit(pkg)
+
+    def _visit(self, obj: griffe.Object) -> None:
+        for member in obj.members.values():
+            if member.is_alias:
+                continue
+            if member.is_module or member.is_class:
+                self._visit(member)
+        if not obj.is_class:
+            return
+        try:
+            bases = obj.mro()
+        except (griffe.AliasResolutionError, griffe.CyclicAliasError, ValueError):
+            return
+        for name, member in obj.members.items():
+            if member.is_alias or member.docstring or not (member.is_function or member.is_attribute):
+                continue
+            for base in bases:
+                inherited = base.members.get(name)
+                if inherited is not None and not inherited.is_alias and inherited.docstring:
+                    member.docstring = griffe.Docstring(inherited.docstring.value, lineno=None,
+                                                        parent=member)
+                    break
