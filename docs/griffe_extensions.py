@@ -9,11 +9,17 @@ name from the ``if TYPE_CHECKING:`` imports that each such package carries.
 :class:`InheritDocstrings`: a method without a docstring that overrides a documented method of
 a difflens base class (``StopRule.check``, ``Environment.step``, ``nn.Module``-style protocols
 within difflens) shows the base's docstring, as ``help()`` does.
+
+:class:`SphinxRoles`: the docstrings' Sphinx roles (``:class:`Metamer```, ``:func:`~difflens.x.f```)
+become links to the referenced object's entry when that object is in the reference, and code
+otherwise (an optional autorefs reference never fails the strict build).
 """
 
 from __future__ import annotations
 
 import ast
+import html
+import re
 from typing import Any
 
 import griffe
@@ -81,3 +87,49 @@ class InheritDocstrings(griffe.Extension):
                     member.docstring = griffe.Docstring(inherited.docstring.value, lineno=None,
                                                         parent=member)
                     break
+
+
+_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|mod|obj|exc|data|const):`(?P<target>[^`<>]+)`")
+
+
+class SphinxRoles(griffe.Extension):
+    """Rewrite ``:role:`target``` in docstrings as an optional autorefs link to ``target``'s entry."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        self._visit(pkg, pkg)
+
+    def _visit(self, obj: griffe.Object, pkg: griffe.Module) -> None:
+        if obj.docstring is not None and ":`" in obj.docstring.value:
+            obj.docstring.value = _ROLE.sub(lambda match: self._link(obj, pkg, match["target"]),
+                                            obj.docstring.value)
+        for member in obj.members.values():
+            if not member.is_alias:
+                self._visit(member, pkg)
+
+    @staticmethod
+    def _link(obj: griffe.Object, pkg: griffe.Module, target: str) -> str:
+        shown = target.lstrip("~.")
+        if target.startswith("~"):
+            shown = shown.rsplit(".", 1)[-1]
+        path = _resolve(obj, pkg, target.lstrip("~."))
+        code = f"<code>{html.escape(shown)}</code>"
+        if path is None:
+            return code
+        return f'<autoref identifier="{html.escape(path)}" optional>{code}</autoref>'
+
+
+def _resolve(obj: griffe.Object, pkg: griffe.Module, dotted: str) -> str | None:
+    """The canonical path of ``dotted`` seen from ``obj`` (absolute, or by Python's scoping), or None."""
+    head, _, rest = dotted.partition(".")
+    candidates = [dotted] if head == pkg.name else []
+    try:
+        candidates.append(obj.resolve(head) + (f".{rest}" if rest else ""))
+    except (griffe.NameResolutionError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        pass
+    for path in candidates:
+        try:
+            found = pkg.modules_collection.get_member(path)
+            return found.canonical_path if found.is_alias else found.path
+        except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+            continue
+    return None
