@@ -82,8 +82,9 @@ def test_the_package_ships_py_typed():
     assert re.search(r'difflens = \[[^\]]*"py\.typed"', pyproject), "py.typed is not in package-data"
 
 
-PACKAGES = ("engine", "synthesize", "simulate", "dynamics", "assim", "control", "gp", "gp.neural",
-            "draw", "data", "plot", "tools", "studies")
+# every package with an __all__ (a new subpackage is checked as soon as it exists)
+PACKAGES = sorted(".".join(p.parent.relative_to(PACKAGE).parts) for p in PACKAGE.rglob("__init__.py")
+                  if p.parent != PACKAGE and "__all__" in p.read_text(encoding="utf-8"))
 
 
 def _snippet() -> tuple[str, list[str]]:
