@@ -81,7 +81,7 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``difflens`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+    """Run ``difflens`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status.
 
     Parameters
     ----------

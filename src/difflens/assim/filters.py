@@ -114,8 +114,8 @@ class EnKF(_Ensemble):
 
 
     def assimilate(self, model, E: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
-        """Analysis ensemble ``(X, N, D)`` from the forecast ensemble ``E`` ``(X, N, D)`` and observations
-        ``y`` ``(X, p)``; ``generator`` draws the perturbed observations and rotations.
+        """Analysis ensemble ``(X, N, D)`` from the forecast ensemble ``E`` ``(X, N, D)`` and
+        observations ``y`` ``(X, p)``; ``generator`` draws the perturbed observations and rotations.
         """
         H, R = model.H.to(E), model.R.to(E)
         N = E.shape[-2]
@@ -179,8 +179,8 @@ class LETKF(_Ensemble):
         self._taper = None
 
     def init(self, model, X: int, generator: torch.Generator) -> Tensor:
-        """Check ``H`` (rows select grid sites) and ``R`` (diagonal), build the localisation taper, and draw
-        the initial ensemble ``(X, N, D)`` for ``X`` experiments.
+        """Check ``H`` (rows select grid sites) and ``R`` (diagonal), build the localisation taper,
+        and draw the initial ensemble ``(X, N, D)`` for ``X`` experiments.
         """
         H = model.H
         rows_ok = bool(((H == 0) | (H == 1)).all()) and bool((H.sum(1) == 1).all())
@@ -259,7 +259,8 @@ class ExtKF:
         self.name = "ExtKF"
 
     def init(self, model, X: int, generator: torch.Generator) -> _Gaussian:
-        """The initial Gaussian (mean ``(X, D)``, covariance ``(X, D, D)``) for ``X`` experiments."""
+        """The initial Gaussian (mean ``(X, D)``, covariance ``(X, D, D)``) for ``X`` experiments.
+        """
         return _Gaussian(model.initial_mean().expand(X, -1).clone(), model.initial_cov().expand(X, -1, -1).clone())
 
     def forecast(self, model, s: _Gaussian) -> _Gaussian:
@@ -361,7 +362,8 @@ class ParticleFilter:
         self.resampled = 0
 
     def init(self, model, X: int, generator: torch.Generator) -> _Particles:
-        """The initial particles (``(X, N, D)`` and log-weights ``(X, N)``) for ``X`` experiments."""
+        """The initial particles (``(X, N, D)`` and log-weights ``(X, N)``) for ``X`` experiments.
+        """
         E = model.sample_initial((X, self.N), generator)
         return _Particles(E, torch.full((X, self.N), -math.log(self.N), dtype=E.dtype))
 

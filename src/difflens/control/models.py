@@ -71,7 +71,8 @@ class ForwardModel(nn.Module):
         return self
 
     def forward(self, s: Tensor, a: Tensor) -> Tensor:
-        """Predicted next states ``(..., n)`` from states ``s`` ``(..., n)`` and actions ``a`` ``(..., m)``."""
+        """Predicted next states ``(..., n)`` from states ``s`` ``(..., n)`` and actions ``a``
+        ``(..., m)``."""
         x = torch.cat([(s - self.s_mean) / self.s_std, (a - self.a_mean) / self.a_std], -1)
         return s + self.d_std * self.net(x)
 
@@ -90,7 +91,8 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(members)
 
     def all(self, s: Tensor, a: Tensor) -> Tensor:
-        """Every member's prediction, ``(K, ..., n)``, for states ``s`` ``(..., n)`` and actions ``a`` ``(..., m)``."""
+        """Every member's prediction, ``(K, ..., n)``, for states ``s`` ``(..., n)`` and actions
+        ``a`` ``(..., m)``."""
         return torch.stack([m(s, a) for m in self.members], 0)
 
     def forward(self, s: Tensor, a: Tensor) -> Tensor:
@@ -98,7 +100,8 @@ class Ensemble(nn.Module):
         return self.all(s, a).mean(0)
 
     def disagreement(self, s: Tensor, a: Tensor) -> Tensor:
-        """``(...,)`` variance across members of the prediction, summed over the state dimensions."""
+        """``(...,)`` variance across members of the prediction, summed over the state dimensions.
+        """
         return self.all(s, a).var(0, unbiased=False).sum(-1)
 
     def set_normalisation(self, s: Tensor, a: Tensor, s_next: Tensor) -> "Ensemble":
@@ -138,7 +141,8 @@ class TransitionSampler:
         return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would)."""
+        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would).
+        """
         self.generator.set_state(state["generator"])
 
 
@@ -185,8 +189,8 @@ class ModelFit:
         return (((m(s, a) - s2) / m.d_std) ** 2).mean()
 
     def loss(self) -> Tensor:
-        """The engine's loss: each member's mean squared error of the normalised state change on its own
-        minibatch, summed over members (a scalar).
+        """The engine's loss: each member's mean squared error of the normalised state change on its
+        own minibatch, summed over members (a scalar).
         """
         return sum(self._member_loss(m, self.sampler.sample()) for m in self.members)
 

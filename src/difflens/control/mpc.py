@@ -107,7 +107,8 @@ class TrajectoryOptimizer:
         return self.bounded(self.u).detach()
 
     def bounded(self, u: Tensor) -> Tensor:
-        """Map unconstrained variables ``u`` ``(B, H, m)`` to actions in the box: ``mid + half * sin(u)``."""
+        """Map unconstrained variables ``u`` ``(B, H, m)`` to actions in the box: ``mid + half *
+        sin(u)``."""
         return self.mid + self.half * torch.sin(u)
 
     def objective(self, actions: Tensor) -> tuple[Tensor, Tensor]:
@@ -121,8 +122,8 @@ class TrajectoryOptimizer:
         return c, states
 
     def loss(self) -> Tensor:
-        """The engine's loss: the plan cost per start ``(B,)``; a NaN or inf rollout restores the last
-        finite plan and raises :class:`PlanBlowUpError`.
+        """The engine's loss: the plan cost per start ``(B,)``; a NaN or inf rollout restores the
+        last finite plan and raises :class:`PlanBlowUpError`.
         """
         c, states = self.objective(self.bounded(self.u))
         finite = torch.isfinite(states).flatten(2).all(-1).all(0)

@@ -253,18 +253,24 @@ def _make_loader(name: str, description: str) -> Callable[..., torch.Tensor]:
 einstein = _make_loader(
     "einstein", "Photograph of Albert Einstein (public domain, as in plenoptic)"
 )
-"""Photograph of Albert Einstein (public domain): ``(as_gray=True, *, device=None, dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
+"""Photograph of Albert Einstein (public domain): ``(as_gray=True, *, device=None,
+dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
 curie = _make_loader("curie", "Photograph of Marie Curie (public domain, as in plenoptic)")
-"""Photograph of Marie Curie (public domain): ``(as_gray=True, *, device=None, dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
+"""Photograph of Marie Curie (public domain): ``(as_gray=True, *, device=None, dtype=torch.float32)
+-> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
 camera = _make_loader(
     "camera", "The scikit-image 'camera' photograph (CC0), 2x2-averaged to 256 px"
 )
-"""The scikit-image 'camera' photograph (CC0), 2x2-averaged: ``(as_gray=True, *, device=None, dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
+"""The scikit-image 'camera' photograph (CC0), 2x2-averaged: ``(as_gray=True, *, device=None,
+dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
 astronaut = _make_loader(
     "astronaut", "NASA photograph of Eileen Collins (public domain), grayscale, 256 px"
 )
-"""NASA photograph of Eileen Collins (public domain): ``(as_gray=True, *, device=None, dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
+"""NASA photograph of Eileen Collins (public domain): ``(as_gray=True, *, device=None,
+dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
 brick = _make_loader("brick", "Brick-wall texture (CC0, from scikit-image), 256 px")
-"""Brick-wall texture (CC0, from scikit-image): ``(as_gray=True, *, device=None, dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
+"""Brick-wall texture (CC0, from scikit-image): ``(as_gray=True, *, device=None,
+dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
 gravel = _make_loader("gravel", "Gravel texture (CC0, from scikit-image), 256 px")
-"""Gravel texture (CC0, from scikit-image): ``(as_gray=True, *, device=None, dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
+"""Gravel texture (CC0, from scikit-image): ``(as_gray=True, *, device=None, dtype=torch.float32) ->
+(1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""

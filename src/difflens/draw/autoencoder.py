@@ -163,16 +163,19 @@ class _Decoder(nn.Module):
         return img[:, None]
 
     def forward(self, raw: Tensor) -> tuple[Tensor, Commands]:
-        """``(images (B, 1, H, W), commands)`` rendered from the encoder's raw outputs ``(B, n_raw)``."""
+        """``(images (B, 1, H, W), commands)`` rendered from the encoder's raw outputs ``(B,
+        n_raw)``."""
         commands = self.commands(raw)
         return self.render(commands), commands
 
     def commands(self, raw: Tensor) -> Commands:  # pragma: no cover - abstract
-        """The drawing :class:`Commands` (pixel positions, sizes, intensities) from raw outputs ``(B, n_raw)``."""
+        """The drawing :class:`Commands` (pixel positions, sizes, intensities) from raw outputs
+        ``(B, n_raw)``."""
         raise NotImplementedError
 
     def code(self, commands: Commands) -> Tensor:  # pragma: no cover - abstract
-        """The ``(B, D)`` features of ``commands`` used for clustering (see the class notes for which)."""
+        """The ``(B, D)`` features of ``commands`` used for clustering (see the class notes for
+        which)."""
         raise NotImplementedError
 
 

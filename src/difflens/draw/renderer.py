@@ -181,7 +181,8 @@ class MarkerRenderer(nn.Module):
         self.temperature = float(temperature)
 
     def forward(self, positions: Tensor, sizes: Tensor, intensities: Tensor | None = None) -> Tensor:
-        """Images ``(..., H, W)``: :func:`render_markers` with this renderer's canvas, join and temperature."""
+        """Images ``(..., H, W)``: :func:`render_markers` with this renderer's canvas, join and
+        temperature."""
         return render_markers(positions, sizes, intensities, self.shape, self.join, self.temperature)
 
     def extra_repr(self) -> str:

@@ -67,7 +67,8 @@ class Lorenz63(nn.Module):
         self.beta = _param(beta, dtype, device)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
-        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous)."""
+        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous).
+        """
         if x.shape[-1] != 3:
             raise ValueError(f"Lorenz63 expects states of shape (..., 3), got {list(x.shape)}")
         sigma, rho, beta = _as(self.sigma, x), _as(self.rho, x), _as(self.beta, x)
@@ -128,7 +129,8 @@ class LorenzMonomial(nn.Module):
         return torch.cat((x, X * x[..., 2:3], X * x[..., 1:2]), -1)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
-        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous)."""
+        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous).
+        """
         if x.shape[-1] != 3:
             raise ValueError(f"LorenzMonomial expects states of shape (..., 3), got {list(x.shape)}")
         return self.monomials(x) @ self.weight.t().to(x.dtype)
@@ -159,7 +161,8 @@ class Lorenz96(nn.Module):
         self.F = _param(F, dtype, device)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
-        """``dx/dt`` at states ``x`` ``(..., N)``, same shape; ``t`` (0-d) is ignored (autonomous)."""
+        """``dx/dt`` at states ``x`` ``(..., N)``, same shape; ``t`` (0-d) is ignored (autonomous).
+        """
         if x.shape[-1] != self.N:
             raise ValueError(f"Lorenz96(N={self.N}) expects states of shape (..., {self.N}), got {list(x.shape)}")
         return (torch.roll(x, -1, -1) - torch.roll(x, 2, -1)) * torch.roll(x, 1, -1) - x + _as(self.F, x)
@@ -187,7 +190,8 @@ class Rossler(nn.Module):
         self.c = _param(c, dtype, device)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
-        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous)."""
+        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous).
+        """
         if x.shape[-1] != 3:
             raise ValueError(f"Rossler expects states of shape (..., 3), got {list(x.shape)}")
         a, b, c = _as(self.a, x), _as(self.b, x), _as(self.c, x)

@@ -81,8 +81,8 @@ class History:
         return self._change.view()
 
     def append(self, loss: torch.Tensor, grad_norm: torch.Tensor, change_norm: torch.Tensor, lr: float) -> None:
-        """Record one iteration: ``loss`` (0-d or ``(B,)``), ``grad_norm`` and ``change_norm`` (0-d tensors,
-        kept on their device) and the learning rate ``lr``.
+        """Record one iteration: ``loss`` (0-d or ``(B,)``), ``grad_norm`` and ``change_norm`` (0-d
+        tensors, kept on their device) and the learning rate ``lr``.
         """
         self._loss.append(loss)
         self._grad.append(grad_norm)
@@ -138,7 +138,8 @@ class History:
         return self
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything recorded, on the CPU, as plain tensors, lists and floats (for a checkpoint)."""
+        """Everything recorded, on the CPU, as plain tensors, lists and floats (for a checkpoint).
+        """
         return {
             "loss": self.loss.cpu().clone(),
             "grad_norm": self.grad_norm.cpu().clone(),

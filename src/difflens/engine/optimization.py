@@ -532,8 +532,8 @@ class Optimization:
         }
 
     def load_state_dict(self, sd: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict` into this optimisation (built over parameters of the same shapes
-        with the same optimiser class).
+        """Restore a :meth:`state_dict` into this optimisation (built over parameters of the same
+        shapes with the same optimiser class).
 
         Raises
         ------

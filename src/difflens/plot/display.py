@@ -397,7 +397,8 @@ def imshow(
     >>> import matplotlib.pyplot as plt
     >>> import torch
     >>> from difflens.plot import imshow
-    >>> fig = imshow(torch.rand(2, 2, 16, 16, generator=torch.Generator().manual_seed(0)), col_wrap=2)
+    >>> images = torch.rand(2, 2, 16, 16, generator=torch.Generator().manual_seed(0))
+    >>> fig = imshow(images, col_wrap=2)
     >>> len(fig.axes)
     4
     >>> plt.close(fig)

@@ -222,8 +222,8 @@ class LuminanceContrastGainControl(_FrontEnd):
         self._finish(pretrained, activation)
 
     def forward(self, x: Tensor) -> Tensor:
-        """The luminance-normalised response ``lg`` divided by ``1 + contrast_scalar * sqrt(G * lg^2)``,
-        then ``activation``; ``(B, C, H, W)``.
+        """The luminance-normalised response ``lg`` divided by ``1 + contrast_scalar * sqrt(G *
+        lg^2)``, then ``activation``; ``(B, C, H, W)``.
         """
         linear, lum = self._filter_many(x, [self.center_surround, self.luminance])
         lum_normed = linear / (1 + self.luminance_scalar.to(lum.dtype) * lum)

@@ -111,8 +111,9 @@ class CNP(_Gaussian):
         return self.encoder(torch.cat([x_context, y_context], -1)).mean(1)
 
     def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
-        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``, given the
-        context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std > 0``.
+        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``,
+        given the context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std
+        > 0``.
         """
         check_context(x_context, y_context, x_target)
         r = self.represent(x_context, y_context)
@@ -137,8 +138,9 @@ class AttentiveCNP(_Gaussian):
         init_parameters(self, generator)
 
     def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
-        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``, given the
-        context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std > 0``.
+        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``,
+        given the context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std
+        > 0``.
         """
         check_context(x_context, y_context, x_target)
         b, m = x_target.shape[:2]
@@ -216,8 +218,9 @@ class ConvCNP(_Gaussian):
         return torch.exp(-0.5 * ((a[..., :, None] - b[..., None, :]) / log_scale.exp()).square())
 
     def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
-        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``, given the
-        context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std > 0``.
+        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``,
+        given the context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std
+        > 0``.
         """
         check_context(x_context, y_context, x_target)
         if x_context.shape[-1] != 1:
@@ -275,8 +278,9 @@ class LatentNP(_Gaussian):
         return self._out(self.decoder(h), self.y_dim)
 
     def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
-        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``, given the
-        context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std > 0``.
+        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``,
+        given the context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std
+        > 0``.
         """
         check_context(x_context, y_context, x_target)
         mean, std = self.decode(x_context, y_context, x_target, self.q(x_context, y_context).mean[None])

@@ -149,11 +149,13 @@ class GPTaskSampler:
         return t.to(dtype=self.dtype)
 
     def state_dict(self) -> dict[str, Any]:
-        """The sampler's state for a checkpoint: its generator's state and how many draws it made."""
+        """The sampler's state for a checkpoint: its generator's state and how many draws it made.
+        """
         return {"generator": self.generator.get_state(), "draws": self.draws}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would)."""
+        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would).
+        """
         self.generator.set_state(state["generator"])
         self.draws = int(state["draws"])
 
@@ -207,10 +209,12 @@ class DigitTaskSampler:
         return self.complete(self.images[idx], frac, g)
 
     def state_dict(self) -> dict[str, Any]:
-        """The sampler's state for a checkpoint: its generator's state and how many draws it made."""
+        """The sampler's state for a checkpoint: its generator's state and how many draws it made.
+        """
         return {"generator": self.generator.get_state(), "draws": self.draws}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would)."""
+        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would).
+        """
         self.generator.set_state(state["generator"])
         self.draws = int(state["draws"])
