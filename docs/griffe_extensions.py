@@ -10,6 +10,9 @@ name from the ``if TYPE_CHECKING:`` imports that each such package carries.
 a difflens base class (``StopRule.check``, ``Environment.step``, ``nn.Module``-style protocols
 within difflens) shows the base's docstring, as ``help()`` does.
 
+:class:`JoinSummary`: a summary that wraps over several lines is joined into one, so the summary
+tables (which show a docstring's first line) show the whole sentence.
+
 :class:`SphinxRoles`: the docstrings' Sphinx roles (``:class:`Metamer```, ``:func:`~difflens.x.f```)
 become links to the referenced object's entry when that object is in the reference, and code
 otherwise (an optional autorefs reference never fails the strict build).
@@ -133,3 +136,24 @@ def _resolve(obj: griffe.Object, pkg: griffe.Module, dotted: str) -> str | None:
         except (KeyError, ValueError, griffe.AliasResolutionError, griffe.CyclicAliasError):
             continue
     return None
+
+
+_NOT_PROSE = re.compile(r"\s*([-*+] |\d+\. |>>>|\.\. |\||```)")
+
+
+class JoinSummary(griffe.Extension):
+    """Join the lines of a docstring's first paragraph (prose only: no list, table or example)."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        self._visit(pkg)
+
+    def _visit(self, obj: griffe.Object) -> None:
+        if obj.docstring is not None:
+            value = obj.docstring.value
+            first, sep, rest = value.partition("\n\n")
+            lines = first.split("\n")
+            if len(lines) > 1 and not any(_NOT_PROSE.match(line) for line in lines):
+                obj.docstring.value = " ".join(line.strip() for line in lines) + sep + rest
+        for member in obj.members.values():
+            if not member.is_alias:
+                self._visit(member)
