@@ -11,7 +11,7 @@ too, so its tutorials run with ``import difflens as po``: ``difflens.synth``
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -42,3 +42,14 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
+    from . import cli as cli, data as data, draw as draw, dynamics as dynamics, engine as engine
+    from . import gp as gp, plot as plot, simulate as simulate, studies as studies
+    from . import synthesize as synthesize, tools as tools
+    from .data.images import load_images as load_images
+    from .plenoptic_names import simul as simul, synth as synth
+    from .plot import animshow as animshow, imshow as imshow
+    from .studies.sweep import sweep as sweep
+    from .tools.signal import to_numpy as to_numpy

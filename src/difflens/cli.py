@@ -81,6 +81,26 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``difflens`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Parameters
+    ----------
+    argv:
+        The arguments after ``difflens``, e.g. ``["run", "gp", "--quick"]``.
+
+    Returns
+    -------
+    int
+        0 done, 1 a study failed, 2 the command was misused, 130 interrupted (see the module notes).
+
+    Examples
+    --------
+    >>> from difflens.cli import main
+    >>> main(["list"])  # doctest: +ELLIPSIS
+    probe        Probing early-vision models: metamers and eigendistortions
+    ...
+    0
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     from difflens.studies import get_study, list_studies, run_study, run_tour

@@ -12,6 +12,8 @@
 * :class:`AssimResult`, :func:`confidence_interval`: DAPPER's statistics (time-mean RMSE and spread).
 """
 
+from typing import TYPE_CHECKING
+
 from difflens.tools.lazy import lazy_exports
 
 _EXPORTS = {
@@ -29,3 +31,27 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
+    from .hmm import (
+        HMM as HMM, TwinData as TwinData, simulate as simulate,
+        lorenz63_sakov2012 as lorenz63_sakov2012, lorenz96_sakov2008 as lorenz96_sakov2008,
+        check_spd as check_spd, climatology as climatology,
+    )
+    from .stats import (
+        AssimResult as AssimResult, confidence_interval as confidence_interval,
+        rmse_series as rmse_series,
+    )
+    from .kalman import (
+        kalman_filter as kalman_filter, rts_smoother as rts_smoother, KalmanResult as KalmanResult,
+    )
+    from .filters import (
+        EnKF as EnKF, ETKF as ETKF, LETKF as LETKF, ExtKF as ExtKF, Var3D as Var3D,
+        ParticleFilter as ParticleFilter, ParticleWeightsError as ParticleWeightsError,
+        FilterDivergenceError as FilterDivergenceError, run_filter as run_filter,
+        gaspari_cohn as gaspari_cohn, random_rotation as random_rotation,
+        tangent_linear as tangent_linear,
+    )
+    from .var4d import Var4D as Var4D
+    from .emulated import EmulatorModel as EmulatorModel
+    from .ssgp import StateSpaceGP as StateSpaceGP

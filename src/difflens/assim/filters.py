@@ -114,6 +114,9 @@ class EnKF(_Ensemble):
 
 
     def assimilate(self, model, E: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
+        """Analysis ensemble ``(X, N, D)`` from the forecast ensemble ``E`` ``(X, N, D)`` and
+        observations ``y`` ``(X, p)``; ``generator`` draws the perturbed observations and rotations.
+        """
         H, R = model.H.to(E), model.R.to(E)
         N = E.shape[-2]
         mu = E.mean(-2, keepdim=True)
@@ -176,6 +179,9 @@ class LETKF(_Ensemble):
         self._taper = None
 
     def init(self, model, X: int, generator: torch.Generator) -> Tensor:
+        """Check ``H`` (rows select grid sites) and ``R`` (diagonal), build the localisation taper,
+        and draw the initial ensemble ``(X, N, D)`` for ``X`` experiments.
+        """
         H = model.H
         rows_ok = bool(((H == 0) | (H == 1)).all()) and bool((H.sum(1) == 1).all())
         if not rows_ok:
@@ -192,6 +198,9 @@ class LETKF(_Ensemble):
 
 
     def assimilate(self, model, E: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
+        """Analysis ensemble ``(X, N, D)``: one tapered ETKF update per grid site, from the forecast
+        ensemble ``E`` ``(X, N, D)`` and observations ``y`` ``(X, p)``.
+        """
         H = model.H.to(E)
         r = torch.diagonal(model.R).to(E)
         N = E.shape[-2]
@@ -250,18 +259,23 @@ class ExtKF:
         self.name = "ExtKF"
 
     def init(self, model, X: int, generator: torch.Generator) -> _Gaussian:
+        """The initial Gaussian (mean ``(X, D)``, covariance ``(X, D, D)``) for ``X`` experiments.
+        """
         return _Gaussian(model.initial_mean().expand(X, -1).clone(), model.initial_cov().expand(X, -1, -1).clone())
 
     def forecast(self, model, s: _Gaussian) -> _Gaussian:
+        """Advance the Gaussian one observation interval with ``model``."""
         m, J = tangent_linear(model, s.mean)
         factor = self.infl ** model.dt_obs
         P = factor * (J @ s.cov @ J.transpose(-1, -2))
         return _Gaussian(m.detach(), 0.5 * (P + P.transpose(-1, -2)))
 
     def moments(self, model, s: _Gaussian) -> tuple[Tensor, Tensor]:
+        """``(mean (X, d), spread (X,))`` in physical units: the estimate and its RMS spread."""
         return model.physical(s.mean), model.physical_variance(s.cov).mean(-1).sqrt()
 
     def assimilate(self, model, s: _Gaussian, y: Tensor, generator: torch.Generator) -> _Gaussian:
+        """Update the Gaussian with observations ``y`` ``(X, p)``."""
         H, R = model.H.to(s.mean), model.R.to(s.mean)
         P = s.cov
         S = H @ P @ H.T + R
@@ -288,6 +302,7 @@ class Var3D:
         self.name = "3D-Var"
 
     def init(self, model, X: int, generator: torch.Generator) -> Tensor:
+        """The initial state ``(X, D)`` for ``X`` experiments."""
         if self.B.shape[0] != model.dim:
             raise ValueError(f"B is {list(self.B.shape)} but the model's state has dimension {model.dim}")
         H, R = model.H, model.R
@@ -297,12 +312,15 @@ class Var3D:
         return model.initial_mean().expand(X, -1).clone()
 
     def forecast(self, model, x: Tensor) -> Tensor:
+        """Advance the state ``(X, D)`` one observation interval with ``model``."""
         return model.forecast(x)
 
     def moments(self, model, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mean (X, d), spread (X,))`` in physical units: the estimate and its RMS spread."""
         return model.physical(x), x.new_full((x.shape[0],), self._spread)
 
     def assimilate(self, model, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
+        """Update the state ``(X, D)`` with observations ``y`` ``(X, p)``."""
         return x + (y - x @ model.H.T) @ self.K.T
 
 
@@ -344,13 +362,17 @@ class ParticleFilter:
         self.resampled = 0
 
     def init(self, model, X: int, generator: torch.Generator) -> _Particles:
+        """The initial particles (``(X, N, D)`` and log-weights ``(X, N)``) for ``X`` experiments.
+        """
         E = model.sample_initial((X, self.N), generator)
         return _Particles(E, torch.full((X, self.N), -math.log(self.N), dtype=E.dtype))
 
     def forecast(self, model, s: _Particles) -> _Particles:
+        """Advance the particles one observation interval with ``model``."""
         return _Particles(model.forecast(s.E), s.logw)
 
     def moments(self, model, s: _Particles) -> tuple[Tensor, Tensor]:
+        """``(mean (X, d), spread (X,))`` in physical units: the estimate and its RMS spread."""
         P = model.physical(s.E)
         w = s.logw.exp().unsqueeze(-1)
         mu = (w * P).sum(-2)
@@ -359,6 +381,8 @@ class ParticleFilter:
         return mu, var.mean(-1).sqrt()
 
     def assimilate(self, model, s: _Particles, y: Tensor, generator: torch.Generator) -> _Particles:
+        """Reweight the particles by observations ``y`` ``(X, p)``; resample and jitter where the
+        effective sample size is below ``NER * N``."""
         H, R = model.H.to(s.E), model.R.to(s.E)
         LR = torch.linalg.cholesky(R)
         innov = torch.linalg.solve_triangular(LR, (y.unsqueeze(-2) - s.E @ H.T).transpose(-1, -2),
@@ -425,7 +449,10 @@ def run_filter(method, hmm, truth: Tensor, obs: Tensor, generator: torch.Generat
         naming the cycle and experiments; ``min_spread``: one whose analysis spread falls below it
         (a collapsed ensemble) too (default 0: off).
 
-    Returns an :class:`~difflens.assim.AssimResult` (wall time in ``seconds``).
+    Returns
+    -------
+    AssimResult
+        The run's statistics (:class:`~difflens.assim.AssimResult`; wall time in ``seconds``).
     """
     model = hmm if model is None else model
     if not isinstance(generator, torch.Generator):

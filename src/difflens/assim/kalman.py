@@ -66,7 +66,26 @@ def kalman_filter(y: Tensor, F: Tensor, Q: Tensor, H: Tensor, R: Tensor, x0: Ten
     H: ``(p, d)`` observation operator. R: ``(p, p)`` SPD noise covariance (scalar: ``R I``).
     x0, P0: ``(d,)`` or ``(B, d)`` prior mean, ``(d, d)`` SPD prior covariance.
 
-    Raises ``ValueError`` naming a wrong shape or a covariance that is not symmetric positive definite.
+    Raises
+    ------
+    ValueError
+        Naming a wrong shape or a covariance that is not symmetric positive definite.
+
+    Examples
+    --------
+    A random walk (process variance q = 0.1) observed with unit noise: the filtered variance
+    settles at the scalar Riccati solution ``p r / (p + r)``, ``p = (q + sqrt(q^2 + 4 q r)) / 2``.
+
+    >>> import torch
+    >>> from difflens.assim import kalman_filter
+    >>> eye = torch.eye(1, dtype=torch.float64)
+    >>> y = torch.zeros(50, 1, dtype=torch.float64)
+    >>> res = kalman_filter(y, F=eye, Q=0.1 * eye, H=eye, R=eye, x0=torch.zeros(1), P0=eye)
+    >>> res.mean.shape, res.cov.shape
+    (torch.Size([1, 50, 1]), torch.Size([1, 50, 1, 1]))
+    >>> p = (0.1 + (0.01 + 0.4) ** 0.5) / 2
+    >>> round(float(res.cov[0, -1, 0, 0]), 6) == round(p / (p + 1), 6)
+    True
     """
     y = torch.as_tensor(y, dtype=torch.float64)
     if y.ndim == 2:

@@ -11,6 +11,8 @@
   through the unrolled (learned) model.
 """
 
+from typing import TYPE_CHECKING
+
 from difflens.tools.lazy import lazy_exports
 
 _EXPORTS = {
@@ -25,3 +27,24 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
+    from .environments import (
+        Environment as Environment, PointMass as PointMass, Car as Car, Pendulum as Pendulum,
+        Truck as Truck, ControlledLorenz as ControlledLorenz, unroll_truck as unroll_truck,
+        check_finite as check_finite,
+    )
+    from .riccati import dare as dare, lqr as lqr, linearize as linearize
+    from .mpc import (
+        TrajectoryOptimizer as TrajectoryOptimizer, MPC as MPC,
+        disagreement_cost as disagreement_cost, PlanBlowUpError as PlanBlowUpError,
+        rollout as rollout,
+    )
+    from .models import (
+        ForwardModel as ForwardModel, Ensemble as Ensemble, ModelFit as ModelFit,
+        random_transitions as random_transitions, TransitionSampler as TransitionSampler,
+    )
+    from .policy import (
+        Policy as Policy, TruckTraining as TruckTraining, StartSampler as StartSampler,
+        evaluate_truck as evaluate_truck,
+    )

@@ -94,9 +94,15 @@ class Environment:
 
     # -- to be provided ---------------------------------------------------------------------
     def step(self, s: Tensor, a: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """One time step: the next states ``(..., state_dim)`` from states ``s`` ``(...,
+        state_dim)`` and actions ``a`` ``(..., action_dim)`` (clipped to ``[low, high]`` first);
+        differentiable.
+        """
         raise NotImplementedError
 
     def cost(self, s: Tensor, a: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """``(...,)`` running cost of taking actions ``a`` ``(..., action_dim)`` in states ``s``
+        ``(..., state_dim)``."""
         raise NotImplementedError
 
     def terminal_cost(self, s: Tensor) -> Tensor:
@@ -104,9 +110,16 @@ class Environment:
         return self.cost(s, torch.zeros(*s.shape[:-1], self.action_dim, dtype=s.dtype, device=s.device))
 
     def sample_starts(self, n: int, generator: torch.Generator | None = None) -> Tensor:  # pragma: no cover
+        """``(n, state_dim)`` start states drawn from the environment's start region with
+        ``generator`` (default :func:`difflens.tools.rng.default_generator`).
+        """
         raise NotImplementedError
 
     def uniform(self, n: int, lo: Sequence[float], hi: Sequence[float], generator) -> Tensor:
+        """``(n, len(lo))`` states uniform in the box ``[lo, hi]``, drawn from ``generator``
+        (default :func:`difflens.tools.rng.default_generator`), in the environment's dtype and
+        device.
+        """
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be an int >= 1, got {n!r}")
         g = default_generator(generator)
@@ -219,6 +232,8 @@ class Pendulum(Environment):
         self.g, self.length, self.mass, self.damping, self.r = g, length, mass, damping, r
 
     def field(self, s: Tensor, u: Tensor) -> Tensor:
+        """The vector field ``d[theta, omega]/dt`` ``(..., 2)`` at states ``s`` ``(..., 2)`` under
+        torques ``u`` ``(..., 1)``."""
         th, om = s.unbind(-1)
         acc = (self.g / self.length) * torch.sin(th) - self.damping * om + u[..., 0] / (self.mass * self.length ** 2)
         return torch.stack((om, acc), -1)
@@ -275,6 +290,7 @@ class Truck(Environment):
     valid_set = "rear in front of the wall (x > 0) and not jack-knifed (|theta_cab - theta_trailer| <= 90 deg)"
 
     def jackknifed(self, s: Tensor) -> Tensor:
+        """``(...,)`` bool: cab and trailer angles differ by more than 90 degrees."""
         return (s[..., 2] - s[..., 3]).abs() > math.pi / 2
 
     def valid(self, s: Tensor) -> Tensor:
@@ -399,6 +415,7 @@ class ControlledLorenz(Environment):
         return torch.relu(self.margin - self.lobe * s[..., 0]) ** 2 + self.r * (a ** 2).sum(-1)
 
     def on_lobe(self, s: Tensor) -> Tensor:
+        """``(...,)`` bool: the state is on the target lobe (``lobe * x > 0``)."""
         return self.lobe * s[..., 0] > 0
 
     valid_set = "|x| < 100 componentwise (near the attractor)"

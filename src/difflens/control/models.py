@@ -40,6 +40,8 @@ class ForwardModel(nn.Module):
     generator: the weights' initial draw (default :func:`difflens.tools.rng.default_generator`).
     dtype: of the weights (float64 by default, the environments' dtype).
 
+    Notes
+    -----
     ``forward(s (..., n), a (..., m)) -> s' (..., n)``. :meth:`set_normalisation` fixes the
     input and output scales from data (buffers, saved with the weights).
     """
@@ -69,6 +71,8 @@ class ForwardModel(nn.Module):
         return self
 
     def forward(self, s: Tensor, a: Tensor) -> Tensor:
+        """Predicted next states ``(..., n)`` from states ``s`` ``(..., n)`` and actions ``a``
+        ``(..., m)``."""
         x = torch.cat([(s - self.s_mean) / self.s_std, (a - self.a_mean) / self.a_std], -1)
         return s + self.d_std * self.net(x)
 
@@ -87,15 +91,21 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(members)
 
     def all(self, s: Tensor, a: Tensor) -> Tensor:
+        """Every member's prediction, ``(K, ..., n)``, for states ``s`` ``(..., n)`` and actions
+        ``a`` ``(..., m)``."""
         return torch.stack([m(s, a) for m in self.members], 0)
 
     def forward(self, s: Tensor, a: Tensor) -> Tensor:
+        """The members' mean prediction ``(..., n)``."""
         return self.all(s, a).mean(0)
 
     def disagreement(self, s: Tensor, a: Tensor) -> Tensor:
+        """``(...,)`` variance across members of the prediction, summed over the state dimensions.
+        """
         return self.all(s, a).var(0, unbiased=False).sum(-1)
 
     def set_normalisation(self, s: Tensor, a: Tensor, s_next: Tensor) -> "Ensemble":
+        """:meth:`ForwardModel.set_normalisation` on every member; returns ``self``."""
         for m in self.members:
             m.set_normalisation(s, a, s_next)
         return self
@@ -123,12 +133,16 @@ class TransitionSampler:
         self.n, self.batch_size, self.generator = n, batch_size, generator
 
     def sample(self) -> Tensor:
+        """``(min(batch_size, n),)`` random transition indices (with replacement across calls)."""
         return torch.randint(self.n, (min(self.batch_size, self.n),), generator=self.generator)
 
     def state_dict(self) -> dict:
+        """The sampler's state for a checkpoint: its generator's state."""
         return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would).
+        """
         self.generator.set_state(state["generator"])
 
 
@@ -175,6 +189,9 @@ class ModelFit:
         return (((m(s, a) - s2) / m.d_std) ** 2).mean()
 
     def loss(self) -> Tensor:
+        """The engine's loss: each member's mean squared error of the normalised state change on its
+        own minibatch, summed over members (a scalar).
+        """
         return sum(self._member_loss(m, self.sampler.sample()) for m in self.members)
 
     def fit(self, steps: int, *, progress: bool | str = False, checkpoint_path: str | os.PathLike | None = None,

@@ -56,8 +56,10 @@ class TrajectoryOptimizer:
     optimizer: ``"lbfgs"`` (default, strong-Wolfe line search) or ``"adam"``; lr: Adam's rate.
     tol: stop when the summed loss changes by less than ``tol`` (relative) over 3 iterations.
     extra_cost: optional ``(states (B, H+1, n), actions (B, H, m)) -> (B,)`` added to the cost
-    (e.g. a model-disagreement penalty).
+        (e.g. a model-disagreement penalty).
 
+    Notes
+    -----
     ``optimization`` is the engine; :meth:`solve` runs it; ``actions`` is the bounded plan ``(B, H, m)``.
     """
 
@@ -105,6 +107,8 @@ class TrajectoryOptimizer:
         return self.bounded(self.u).detach()
 
     def bounded(self, u: Tensor) -> Tensor:
+        """Map unconstrained variables ``u`` ``(B, H, m)`` to actions in the box: ``mid + half *
+        sin(u)``."""
         return self.mid + self.half * torch.sin(u)
 
     def objective(self, actions: Tensor) -> tuple[Tensor, Tensor]:
@@ -118,6 +122,9 @@ class TrajectoryOptimizer:
         return c, states
 
     def loss(self) -> Tensor:
+        """The engine's loss: the plan cost per start ``(B,)``; a NaN or inf rollout restores the
+        last finite plan and raises :class:`PlanBlowUpError`.
+        """
         c, states = self.objective(self.bounded(self.u))
         finite = torch.isfinite(states).flatten(2).all(-1).all(0)
         if not bool(finite.all()) or not bool(torch.isfinite(c).all()):
@@ -152,6 +159,8 @@ class MPC:
     horizon: planning steps H >= 1. low, high: action bounds. iterations: engine iterations per plan.
     optimizer, extra_cost: passed to each :class:`TrajectoryOptimizer`.
 
+    Notes
+    -----
     ``optimization`` is the engine of the latest plan (one per control step).
     """
 

@@ -51,6 +51,8 @@ class Policy(nn.Module):
         self.net = init_linear(nn.Sequential(*mods), default_generator(generator))
 
     def forward(self, s: Tensor) -> Tensor:
+        """Actions ``(..., m)`` within ``[low, high]`` (a tanh output) for states ``s`` ``(...,
+        n)``."""
         return self.a_mid + self.a_half * torch.tanh(self.net(s / self.scale))
 
 
@@ -66,6 +68,7 @@ class StartSampler:
         self.draws = 0
 
     def sample(self) -> Tensor:
+        """``(batch_size, 4)`` truck start poses from the current (growing) curriculum region."""
         frac = 1.0 if self.ramp <= 0 else min(1.0, (self.draws + 1) / self.ramp)
         self.draws += 1
         easy_lo = [1.5, -0.3, -math.radians(10), -math.radians(10)]
@@ -79,9 +82,13 @@ class StartSampler:
         return s
 
     def state_dict(self) -> dict:
+        """The sampler's state for a checkpoint: its generator's state and how many draws it made.
+        """
         return {"generator": self.generator.get_state(), "draws": self.draws}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would).
+        """
         self.generator.set_state(state["generator"])
         self.draws = int(state["draws"])
 
@@ -117,6 +124,11 @@ class TruckTraining:
                                          scheduler=sched, state={"sampler": self.sampler}, record_change=False)
 
     def loss(self) -> Tensor:
+        """The engine's loss: over a batch of sampled starts, the mean of the final docking error
+        (squared position error plus ``w_angle`` times the squared trailer angle) of the truck
+        unrolled through the model under the policy, plus ``w_jackknife`` times the summed squared
+        hitch angle beyond 80 degrees.
+        """
         s0 = self.sampler.sample()
         out = unroll_truck(self.env, self.model, s0, self.policy, self.max_steps)
         f = out["final"]

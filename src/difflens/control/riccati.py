@@ -27,10 +27,33 @@ def dare(A: Tensor, B: Tensor, Q: Tensor, R: Tensor, tol: float = 1e-14, max_ite
     ----------
     A (n, n), B (n, m), Q (n, n) symmetric PSD, R (m, m) symmetric PD: float64 recommended.
     tol: relative change of the iterate at which to stop; max_iter: doubling steps at most
-    (each doubles the horizon: 60 steps is a horizon of 2^60).
+        (each doubles the horizon: 60 steps is a horizon of 2^60).
 
-    Returns ``P`` (n, n), the stabilising solution (what ``scipy.linalg.solve_discrete_are`` returns).
-    Raises ``RuntimeError`` when it does not converge (an unstabilisable pair).
+    Returns
+    -------
+    Tensor
+        ``P`` (n, n), the stabilising solution (what ``scipy.linalg.solve_discrete_are`` returns).
+
+    Raises
+    ------
+    RuntimeError
+        When it does not converge (an unstabilisable pair).
+
+    Examples
+    --------
+    A double integrator, checked against SciPy:
+
+    >>> import numpy as np
+    >>> import scipy.linalg
+    >>> import torch
+    >>> from difflens.control import dare
+    >>> A = torch.tensor([[1.0, 0.1], [0.0, 1.0]], dtype=torch.float64)
+    >>> B = torch.tensor([[0.0], [0.1]], dtype=torch.float64)
+    >>> Q, R = torch.eye(2, dtype=torch.float64), torch.eye(1, dtype=torch.float64)
+    >>> P = dare(A, B, Q, R)
+    >>> expected = scipy.linalg.solve_discrete_are(A.numpy(), B.numpy(), Q.numpy(), R.numpy())
+    >>> np.allclose(P.numpy(), expected)
+    True
     """
     _check_matrices(A, B, Q, R)
     n = A.shape[0]

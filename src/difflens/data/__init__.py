@@ -2,7 +2,18 @@
 
 Everything here works offline: photographs and the small digits set ship with
 the package; MNIST/EMNIST are read from IDX files in a folder the user names.
+
+>>> import torch
+>>> from difflens.data import einstein, pink_noise
+>>> image = einstein()  # (1, 1, 256, 256), float32 in [0, 1]
+>>> image.shape, image.dtype, bool(image.min() >= 0 and image.max() <= 1)
+(torch.Size([1, 1, 256, 256]), torch.float32, True)
+>>> noise = pink_noise(64, generator=torch.Generator().manual_seed(0))  # unit variance
+>>> noise.shape, round(float(noise.std()), 4)
+(torch.Size([1, 1, 64, 64]), 1.0)
 """
+
+from typing import TYPE_CHECKING
 
 from difflens.tools.lazy import lazy_exports
 
@@ -18,3 +29,13 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
+    from .images import (
+        einstein as einstein, curie as curie, load_images as load_images,
+        list_images as list_images, load_image as load_image, camera as camera,
+        astronaut as astronaut, brick as brick, gravel as gravel,
+    )
+    from .noise import pink_noise as pink_noise, white_noise as white_noise
+    from .digits import load_digits as load_digits
+    from .idx import mnist as mnist, emnist as emnist, read_idx as read_idx, write_idx as write_idx

@@ -175,6 +175,8 @@ def load_images(
         in name order; a list keeps its given order unless this is set).
     device, dtype: of the returned tensor (default CPU, float32).
 
+    Notes
+    -----
     8-bit values are divided by 255, 16-bit values by 65535. 32-bit float TIFFs
     keep their values (they are not clipped to [0, 1]).
 
@@ -227,7 +229,7 @@ def load_image(
         return load_images(path, as_gray=as_gray, device=device, dtype=dtype)
 
 
-def _make_loader(name: str, description: str):
+def _make_loader(name: str, description: str) -> Callable[..., torch.Tensor]:
     def loader(
         as_gray: bool = True,
         *,
@@ -246,15 +248,29 @@ def _make_loader(name: str, description: str):
     return loader
 
 
+# The loaders build their docstrings at run time; the string after each one is what
+# static readers (the API reference, type checkers' hovers) show.
 einstein = _make_loader(
     "einstein", "Photograph of Albert Einstein (public domain, as in plenoptic)"
 )
+"""Photograph of Albert Einstein (public domain): ``(as_gray=True, *, device=None,
+dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
 curie = _make_loader("curie", "Photograph of Marie Curie (public domain, as in plenoptic)")
+"""Photograph of Marie Curie (public domain): ``(as_gray=True, *, device=None, dtype=torch.float32)
+-> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
 camera = _make_loader(
     "camera", "The scikit-image 'camera' photograph (CC0), 2x2-averaged to 256 px"
 )
+"""The scikit-image 'camera' photograph (CC0), 2x2-averaged: ``(as_gray=True, *, device=None,
+dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
 astronaut = _make_loader(
     "astronaut", "NASA photograph of Eileen Collins (public domain), grayscale, 256 px"
 )
+"""NASA photograph of Eileen Collins (public domain): ``(as_gray=True, *, device=None,
+dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
 brick = _make_loader("brick", "Brick-wall texture (CC0, from scikit-image), 256 px")
+"""Brick-wall texture (CC0, from scikit-image): ``(as_gray=True, *, device=None,
+dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
 gravel = _make_loader("gravel", "Gravel texture (CC0, from scikit-image), 256 px")
+"""Gravel texture (CC0, from scikit-image): ``(as_gray=True, *, device=None, dtype=torch.float32) ->
+(1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""

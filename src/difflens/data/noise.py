@@ -116,6 +116,8 @@ def pink_noise(
         1/f amplitude spectrum of natural images); overrides ``fract_dim``.
     generator, device, dtype: see :func:`white_noise`.
 
+    Notes
+    -----
     Rescale to [0, 1] for display or as a synthesis start, e.g.
     ``(x - x.min()) / (x.max() - x.min())``.
     """

@@ -11,6 +11,8 @@
 - experiment: :class:`DrawConfig`, :func:`run_experiment`, :func:`train_on` (MNIST/EMNIST folders)
 """
 
+from typing import TYPE_CHECKING
+
 from difflens.tools.lazy import lazy_exports
 
 _EXPORTS = {
@@ -29,3 +31,32 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
+    from .renderer import (
+        render_markers as render_markers, join_markers as join_markers,
+        MarkerRenderer as MarkerRenderer, gesture_positions as gesture_positions, JOINS as JOINS,
+    )
+    from .autoencoder import (
+        Commands as Commands, MLPEncoder as MLPEncoder, ConvEncoder as ConvEncoder,
+        StaticDecoder as StaticDecoder, GestureDecoder as GestureDecoder,
+        DrawingAutoencoder as DrawingAutoencoder, init_parameters as init_parameters,
+    )
+    from .train import (
+        DrawTrainer as DrawTrainer, BatchSampler as BatchSampler,
+        reconstruction_metrics as reconstruction_metrics, random_affine as random_affine,
+        batched_codes as batched_codes,
+    )
+    from .evaluate import (
+        majority_accuracy as majority_accuracy, hungarian_accuracy as hungarian_accuracy,
+        kmeans_scores as kmeans_scores, linear_probe_accuracy as linear_probe_accuracy,
+        contingency as contingency, cluster_comparison as cluster_comparison,
+    )
+    from .clustering import (
+        ClusterHead as ClusterHead, soft_assignments as soft_assignments,
+        target_distribution as target_distribution,
+    )
+    from .experiment import (
+        DrawConfig as DrawConfig, DrawResult as DrawResult, build_model as build_model,
+        run_experiment as run_experiment, train_on as train_on,
+    )

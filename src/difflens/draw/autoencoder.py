@@ -45,6 +45,7 @@ class Commands:
     velocities: Tensor | None = None
 
     def detach(self) -> Commands:
+        """A copy of the commands with every tensor detached from the graph."""
         v = None if self.velocities is None else self.velocities.detach()
         return Commands(self.positions.detach(), self.sizes.detach(), self.intensities.detach(), v)
 
@@ -96,6 +97,7 @@ class MLPEncoder(nn.Module):
         init_parameters(self, default_generator(generator))
 
     def forward(self, images: Tensor) -> Tensor:
+        """Raw decoder inputs ``(B, n_outputs)`` from images ``(B, C, H, W)``."""
         return self.net(images.flatten(1))
 
 
@@ -121,6 +123,7 @@ class ConvEncoder(nn.Module):
         init_parameters(self, default_generator(generator))
 
     def forward(self, images: Tensor) -> Tensor:
+        """Raw decoder inputs ``(B, n_outputs)`` from images ``(B, C, H, W)``."""
         return self.head(self.features(images).flatten(1))
 
 
@@ -160,13 +163,19 @@ class _Decoder(nn.Module):
         return img[:, None]
 
     def forward(self, raw: Tensor) -> tuple[Tensor, Commands]:
+        """``(images (B, 1, H, W), commands)`` rendered from the encoder's raw outputs ``(B,
+        n_raw)``."""
         commands = self.commands(raw)
         return self.render(commands), commands
 
     def commands(self, raw: Tensor) -> Commands:  # pragma: no cover - abstract
+        """The drawing :class:`Commands` (pixel positions, sizes, intensities) from raw outputs
+        ``(B, n_raw)``."""
         raise NotImplementedError
 
     def code(self, commands: Commands) -> Tensor:  # pragma: no cover - abstract
+        """The ``(B, D)`` features of ``commands`` used for clustering (see the class notes for
+        which)."""
         raise NotImplementedError
 
 
@@ -279,10 +288,13 @@ class DrawingAutoencoder(nn.Module):
         self.decoder = decoder
 
     def commands(self, images: Tensor) -> Commands:
+        """The drawing :class:`Commands` the decoder renders for images ``(B, C, H, W)``."""
         return self.decoder.commands(self.encoder(images))
 
     def forward(self, images: Tensor) -> Tensor:
+        """Reconstructions ``(B, 1, H, W)`` of images ``(B, C, H, W)``."""
         return self.decoder(self.encoder(images))[0]
 
     def code(self, images: Tensor) -> Tensor:
+        """The ``(B, D)`` clustering features of images ``(B, C, H, W)``."""
         return self.decoder.code(self.commands(images))

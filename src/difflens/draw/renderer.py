@@ -36,6 +36,7 @@ from torch import Tensor, nn
 __all__ = ["JOINS", "MarkerRenderer", "canvas_shape", "gesture_positions", "join_markers", "render_markers"]
 
 JOINS = ("max", "softor", "logsumexp", "sum")
+"""The ways :func:`join_markers` can combine marker images (``join=`` of the renderers)."""
 
 
 def canvas_shape(shape: int | Sequence[int]) -> tuple[int, int]:
@@ -71,6 +72,19 @@ def render_markers(
     -------
     ``(..., H, W)`` images with the dtype and device of ``positions``.
     Leading batch dimensions broadcast between the three inputs.
+
+    Examples
+    --------
+    Two markers on the default 28 x 28 canvas, and a batch of 5 strokes of 3 markers each:
+
+    >>> import torch
+    >>> from difflens.draw import render_markers
+    >>> image = render_markers(torch.tensor([[14.0, 14.0], [5.0, 20.0]]), torch.tensor([1.5, 1.0]))
+    >>> image.shape, bool(0 < image.max() <= 1)
+    (torch.Size([28, 28]), True)
+    >>> positions = torch.rand(5, 3, 2, generator=torch.Generator().manual_seed(0)) * 28
+    >>> render_markers(positions, torch.full((5, 3), 1.2), join="softor").shape
+    torch.Size([5, 28, 28])
     """
     if not isinstance(positions, Tensor) or not isinstance(sizes, Tensor):
         raise TypeError("positions and sizes must be torch tensors")
@@ -167,8 +181,11 @@ class MarkerRenderer(nn.Module):
         self.temperature = float(temperature)
 
     def forward(self, positions: Tensor, sizes: Tensor, intensities: Tensor | None = None) -> Tensor:
+        """Images ``(..., H, W)``: :func:`render_markers` with this renderer's canvas, join and
+        temperature."""
         return render_markers(positions, sizes, intensities, self.shape, self.join, self.temperature)
 
     def extra_repr(self) -> str:
+        """The settings shown inside the module's ``repr``."""
         extra = f", temperature={self.temperature}" if self.join == "logsumexp" else ""
         return f"shape={self.shape}, join={self.join!r}{extra}"

@@ -67,10 +67,14 @@ class BatchSampler:
         return idx
 
     def state_dict(self) -> dict[str, Any]:
+        """The sampler's state for a checkpoint: sizes, epoch, position, permutation and generator
+        state."""
         return {"n": self.n, "batch_size": self.batch_size, "epoch": self.epoch, "position": self.position,
                 "permutation": self.permutation.clone(), "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; one for another ``n`` or ``batch_size`` raises
+        ``CheckpointError``."""
         if (state["n"], state["batch_size"]) != (self.n, self.batch_size):
             raise CheckpointError(f"sampler state is for n={state['n']}, batch_size={state['batch_size']}; "
                              f"this sampler has n={self.n}, batch_size={self.batch_size}")

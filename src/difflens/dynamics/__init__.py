@@ -13,6 +13,8 @@
 * :func:`fit_greybox`: recover (sigma, rho, beta) by backpropagating through the integrator.
 """
 
+from typing import TYPE_CHECKING
+
 from difflens.tools.lazy import lazy_exports
 
 _EXPORTS = {
@@ -36,3 +38,38 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
+    from .systems import (
+        Lorenz63 as Lorenz63, LorenzMonomial as LorenzMonomial, Lorenz96 as Lorenz96,
+        Rossler as Rossler, LORENZ63_LYAPUNOV as LORENZ63_LYAPUNOV,
+    )
+    from .integrators import (
+        integrate as integrate, rk4_step as rk4_step, StateBlowUpError as StateBlowUpError,
+        check_finite_states as check_finite_states,
+    )
+    from .data import (
+        make_dataset as make_dataset, TrajectoryData as TrajectoryData,
+        ground_truth as ground_truth, attractor_initial_conditions as attractor_initial_conditions,
+    )
+    from .emulators import (
+        fcRNN as fcRNN, GRUNet as GRUNet, LSTMNet as LSTMNet, Emulator as Emulator,
+        make_emulator as make_emulator,
+    )
+    from .training import (
+        TrainConfig as TrainConfig, WindowSampler as WindowSampler,
+        train_emulator as train_emulator, rollout_loss as rollout_loss,
+        validation_loss as validation_loss,
+    )
+    from .lyapunov import (
+        lyapunov_spectrum as lyapunov_spectrum, emulator_lyapunov as emulator_lyapunov,
+        flow_step as flow_step, LyapunovResult as LyapunovResult,
+    )
+    from .metrics import (
+        nrmse as nrmse, valid_prediction_time as valid_prediction_time,
+        error_growth as error_growth, attractor_report as attractor_report,
+        return_map as return_map, wasserstein_1d as wasserstein_1d,
+        marginal_histograms as marginal_histograms,
+    )
+    from .greybox import fit_greybox as fit_greybox, GreyboxResult as GreyboxResult
+    from .predictability import finite_time_growth as finite_time_growth

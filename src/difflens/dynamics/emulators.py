@@ -135,16 +135,18 @@ class Emulator(nn.Module):
         ``"increment"`` (default): ``x[n+1] = x[n] + delta_std * y``;
         ``"second_difference"``: ``x[n+1] = 2 x[n] - x[n-1] + delta2_std * y``
         (the net corrects a linear extrapolation).
-
-    Measured on Lorenz-63 (dt = 0.01): increment inputs and the
-    second-difference target give 5-20x lower one-step errors but feed rollout
-    errors back strongly (the net learns a high-order extrapolation), so their
-    valid prediction time is *worse*; the defaults are the stable choice.
     mean, std, delta_std, delta2_std: ``(d,)`` scales of the states, their
         increments and second differences (from the training data).
     linear_skip: add a learnable linear map of the last normalised state to
         the net's output (initialised at zero): the linear part of the vector
         field then needs no units of the net.
+
+    Notes
+    -----
+    Measured on Lorenz-63 (dt = 0.01): increment inputs and the
+    second-difference target give 5-20x lower one-step errors but feed rollout
+    errors back strongly (the net learns a high-order extrapolation), so their
+    valid prediction time is *worse*; the defaults are the stable choice.
     """
 
     def __init__(self, net: nn.Module, context: int = 15, mean: Tensor | None = None, std: Tensor | None = None,

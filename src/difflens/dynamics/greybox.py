@@ -130,9 +130,12 @@ def fit_greybox(observations: Tensor, dt: float, model: nn.Module | None = None,
         records: an interrupted fit resumed with the same arguments gives the
         numbers of an uninterrupted one.
 
-    Returns a :class:`GreyboxResult` (its ``optimization`` is the engine, run;
-    ``finished`` is False after an interrupt). The loss is the mean squared
-    mismatch in units of the observations' per-variable standard deviation.
+    Returns
+    -------
+    GreyboxResult
+        Its ``optimization`` is the engine, run; ``finished`` is False after an interrupt.
+        The loss is the mean squared mismatch in units of the observations' per-variable
+        standard deviation.
     """
     from difflens.engine import GradientNorm, LossChange, Optimization
 

@@ -164,6 +164,8 @@ def lyapunov_spectrum(step: Callable[[Tensor], Tensor], x0: Tensor, n_steps: int
     qr_every: steps between re-orthonormalisations (the logs of ``R``'s
         diagonal over those steps add up; lower it if tangents overflow).
 
+    Notes
+    -----
     The sum of all m exponents is the mean of ``log |det J| / dt``: for a flow,
     the phase-space contraction rate (``-(sigma + 1 + beta)`` for Lorenz-63).
     """

@@ -27,6 +27,7 @@ __all__ = ["LORENZ63_LYAPUNOV", "Lorenz63", "Lorenz96", "LorenzMonomial", "Rossl
 
 #: Lyapunov spectrum of Lorenz-63 at the classic parameters (Sprott, "Chaos and Time-Series Analysis").
 LORENZ63_LYAPUNOV = (0.9056, 0.0, -14.5723)
+"""Reference Lyapunov spectrum of :class:`Lorenz63` at (10, 28, 8/3), per model time unit."""
 
 
 def _param(value: float, dtype: torch.dtype, device) -> nn.Parameter:
@@ -48,6 +49,8 @@ class Lorenz63(nn.Module):
     sigma, rho, beta: the coefficients (learnable 0-d parameters).
     dtype, device: where the parameters live (default float64, CPU).
 
+    Notes
+    -----
     ``forward(t, x)``: ``t`` is ignored (autonomous system); ``x`` has shape
     ``(..., 3)``; returns dx/dt with the same shape. Time unit: the model's
     own (one Lyapunov time is 1/0.9056 = 1.104 time units).
@@ -64,6 +67,8 @@ class Lorenz63(nn.Module):
         self.beta = _param(beta, dtype, device)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous).
+        """
         if x.shape[-1] != 3:
             raise ValueError(f"Lorenz63 expects states of shape (..., 3), got {list(x.shape)}")
         sigma, rho, beta = _as(self.sigma, x), _as(self.rho, x), _as(self.beta, x)
@@ -86,6 +91,7 @@ class Lorenz63(nn.Module):
             return torch.stack([torch.stack([zero, zero, zero]), torch.stack([q, q, z]), torch.stack([-q, -q, z])])
 
     def extra_repr(self) -> str:
+        """The settings shown inside the module's ``repr``."""
         return f"sigma={self.sigma.item():.6g}, rho={self.rho.item():.6g}, beta={self.beta.item():.6g}"
 
 
@@ -123,6 +129,8 @@ class LorenzMonomial(nn.Module):
         return torch.cat((x, X * x[..., 2:3], X * x[..., 1:2]), -1)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous).
+        """
         if x.shape[-1] != 3:
             raise ValueError(f"LorenzMonomial expects states of shape (..., 3), got {list(x.shape)}")
         return self.monomials(x) @ self.weight.t().to(x.dtype)
@@ -153,6 +161,8 @@ class Lorenz96(nn.Module):
         self.F = _param(F, dtype, device)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        """``dx/dt`` at states ``x`` ``(..., N)``, same shape; ``t`` (0-d) is ignored (autonomous).
+        """
         if x.shape[-1] != self.N:
             raise ValueError(f"Lorenz96(N={self.N}) expects states of shape (..., {self.N}), got {list(x.shape)}")
         return (torch.roll(x, -1, -1) - torch.roll(x, 2, -1)) * torch.roll(x, 1, -1) - x + _as(self.F, x)
@@ -162,6 +172,7 @@ class Lorenz96(nn.Module):
         return (torch.roll(x, -1, 0) - torch.roll(x, 2, 0)) * torch.roll(x, 1, 0) - x + self.F
 
     def extra_repr(self) -> str:
+        """The settings shown inside the module's ``repr``."""
         return f"N={self.N}, F={self.F.item():.6g}"
 
 
@@ -179,6 +190,8 @@ class Rossler(nn.Module):
         self.c = _param(c, dtype, device)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        """``dx/dt`` at states ``x`` ``(..., 3)``, same shape; ``t`` (0-d) is ignored (autonomous).
+        """
         if x.shape[-1] != 3:
             raise ValueError(f"Rossler expects states of shape (..., 3), got {list(x.shape)}")
         a, b, c = _as(self.a, x), _as(self.b, x), _as(self.c, x)
@@ -191,4 +204,5 @@ class Rossler(nn.Module):
         return torch.stack((-Y - Z, X + self.a * Y, self.b + Z * (X - self.c)), 0)
 
     def extra_repr(self) -> str:
+        """The settings shown inside the module's ``repr``."""
         return f"a={self.a.item():.6g}, b={self.b.item():.6g}, c={self.c.item():.6g}"

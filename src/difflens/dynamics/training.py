@@ -55,6 +55,7 @@ class WindowSampler:
         self._offsets = torch.arange(self.length, device=trajectories.device)
 
     def sample(self) -> Tensor:
+        """One batch of random windows ``(batch_size, length, d)`` on the data's device."""
         n, T, _ = self.data.shape
         i = torch.randint(0, n, (self.batch_size,), generator=self.generator)
         s = torch.randint(0, T - self.length + 1, (self.batch_size,), generator=self.generator)
@@ -63,9 +64,13 @@ class WindowSampler:
         return self.data[i[:, None], s[:, None] + self._offsets]
 
     def state_dict(self) -> dict[str, Any]:
+        """The sampler's state for a checkpoint: its generator's state and how many draws it made.
+        """
         return {"generator": self.generator.get_state(), "draws": self.draws}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would).
+        """
         self.generator.set_state(state["generator"])
         self.draws = int(state["draws"])
 
@@ -103,6 +108,7 @@ class TrainConfig:
             raise ValueError(f"need lr > 0, lr_final > 0, noise >= 0, 0 <= rollout_from <= 1; got {self}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (``dataclasses.asdict``)."""
         return asdict(self)
 
 

@@ -81,12 +81,16 @@ class History:
         return self._change.view()
 
     def append(self, loss: torch.Tensor, grad_norm: torch.Tensor, change_norm: torch.Tensor, lr: float) -> None:
+        """Record one iteration: ``loss`` (0-d or ``(B,)``), ``grad_norm`` and ``change_norm`` (0-d
+        tensors, kept on their device) and the learning rate ``lr``.
+        """
         self._loss.append(loss)
         self._grad.append(grad_norm)
         self._change.append(change_norm)
         self.lr.append(float(lr))
 
     def add_snapshot(self, iteration: int, value: Any) -> None:
+        """Store ``value`` (a tensor or dict of them) taken at ``iteration``."""
         self.snapshots.append(value)
         self.snapshot_iterations.append(int(iteration))
 
@@ -97,6 +101,7 @@ class History:
         values.append(float(value.detach()) if isinstance(value, torch.Tensor) else float(value))
 
     def series_names(self) -> list[str]:
+        """The names of the extra series recorded by :meth:`log`, in first-logged order."""
         return list(self._series)
 
     def iterations(self, name: str) -> list[int]:
@@ -125,6 +130,7 @@ class History:
             self._series[name] = (iters[:k], values[:k])
 
     def to(self, device: torch.device | str) -> "History":
+        """Move the recorded tensors and snapshots to ``device`` (in place); returns ``self``."""
         for b in (self._loss, self._grad, self._change):
             if b.data is not None:
                 b.data = b.data.to(device)
@@ -132,6 +138,8 @@ class History:
         return self
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything recorded, on the CPU, as plain tensors, lists and floats (for a checkpoint).
+        """
         return {
             "loss": self.loss.cpu().clone(),
             "grad_norm": self.grad_norm.cpu().clone(),
@@ -144,6 +152,7 @@ class History:
         }
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
+        """Replace this history by a :meth:`state_dict`, its tensors placed on ``device``."""
         self.__init__()
         for key, buf in (("loss", self._loss), ("grad_norm", self._grad), ("change_norm", self._change)):
             values = state[key]

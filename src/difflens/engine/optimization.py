@@ -99,6 +99,23 @@ class Optimization:
     ``Optimization``, expose it as their ``optimization`` attribute, change it
     only through :meth:`configure`, and run it with :meth:`run`. Elapsed wall
     time is recorded in ``history.seconds``; nobody needs to time ``run``.
+
+    Examples
+    --------
+    Least squares by gradient descent, stopped when the loss stops changing:
+
+    >>> import torch
+    >>> from difflens.engine import LossChange, Optimization
+    >>> target = torch.tensor([1.0, -2.0, 0.5])
+    >>> x = torch.zeros(3, requires_grad=True)
+    >>> opt = Optimization([x], lambda: ((x - target) ** 2).sum(),
+    ...                    optimizer=lambda params: torch.optim.SGD(params, lr=0.1),
+    ...                    stop_rules=[LossChange(1e-10)])
+    >>> opt = opt.run(max_iter=500)
+    >>> opt.stop_reason, opt.iteration < 500, bool(torch.allclose(x, target, atol=1e-4))
+    ('loss_change', True, True)
+    >>> opt.history.loss.shape == (opt.iteration,)
+    True
     """
 
     def __init__(
@@ -515,6 +532,15 @@ class Optimization:
         }
 
     def load_state_dict(self, sd: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into this optimisation (built over parameters of the same
+        shapes with the same optimiser class).
+
+        Raises
+        ------
+        CheckpointError
+            The state is not a difflens optimisation state, is from a newer version, or does not
+            match this optimisation's parameters or optimiser.
+        """
         if not isinstance(sd, Mapping) or sd.get("format") != FORMAT:
             raise CheckpointError("not a difflens optimisation state (missing or wrong 'format' key)")
         if int(sd.get("version", 0)) > VERSION:

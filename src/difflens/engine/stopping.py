@@ -30,6 +30,8 @@ class StopRule:
         """Called at the start of every ``run``."""
 
     def check(self, opt: "Optimization") -> bool | torch.Tensor:
+        """Whether the run should stop now: a bool, or a ``(B,)`` bool tensor (one per item) for a
+        batched loss."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

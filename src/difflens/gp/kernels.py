@@ -160,6 +160,7 @@ class Kernel(nn.Module):
         return {k: v.tolist() for k, v in self.hyperparameters().items()}
 
     def extra_repr(self) -> str:
+        """The settings shown inside the module's ``repr``."""
         parts = []
         for k, v in self.hyperparameters().items():
             parts.append(f"{k}={v.item():.4g}" if v.numel() == 1 else f"{k}={[round(x, 4) for x in v.tolist()]}")
@@ -213,6 +214,7 @@ class SquaredExponential(_Stationary):
 
 
 RBF = SquaredExponential
+"""scikit-learn's name for :class:`SquaredExponential` (the same class)."""
 
 
 class Matern(_Stationary):
@@ -236,6 +238,7 @@ class Matern(_Stationary):
         return {"nu": self.nu, **super()._spec_args()}
 
     def extra_repr(self) -> str:
+        """The settings shown inside the module's ``repr``."""
         return f"nu={self.nu}, " + super().extra_repr()
 
 

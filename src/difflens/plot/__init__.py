@@ -1,5 +1,7 @@
 """Figures and animations shared by every capability; per-capability figures live in submodules."""
 
+from typing import TYPE_CHECKING
+
 from difflens.tools.lazy import lazy_exports
 
 from .animation import ffmpeg_available, save_animation
@@ -7,3 +9,6 @@ from .animation import ffmpeg_available, save_animation
 _EXPORTS = {"imshow": "display", "animshow": "display", "display_filters": "display"}
 __all__ = ["save_animation", "ffmpeg_available", *_EXPORTS]
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
+    from .display import imshow as imshow, animshow as animshow, display_filters as display_filters

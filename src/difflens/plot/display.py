@@ -389,6 +389,19 @@ def imshow(
     Returns
     -------
     The matplotlib Figure; ``fig.axes`` holds exactly one axes per panel, in order.
+
+    Examples
+    --------
+    A batch of 2 two-channel images is 4 panels, here 2 to a row:
+
+    >>> import matplotlib.pyplot as plt
+    >>> import torch
+    >>> from difflens.plot import imshow
+    >>> images = torch.rand(2, 2, 16, 16, generator=torch.Generator().manual_seed(0))
+    >>> fig = imshow(images, col_wrap=2)
+    >>> len(fig.axes)
+    4
+    >>> plt.close(fig)
     """
     panels, rgb, titles = _collect(image, title, as_rgb, batch_idx, channel_idx, plot_complex)
     fig, _ = _show(panels, panels, rgb, titles, vrange, zoom, col_wrap, ax, cmap, kwargs)

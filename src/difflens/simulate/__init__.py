@@ -3,6 +3,18 @@
 Models: :class:`Gaussian`, :class:`CenterSurround`, :class:`LinearNonlinear`,
 :class:`LuminanceGainControl`, :class:`LuminanceContrastGainControl`, :class:`OnOff`,
 :class:`Linear`, :class:`Identity`. Filter: :func:`circular_gaussian2d`.
+
+Each model maps a ``(B, C, H, W)`` image batch to its ``(B, C', H, W)`` representation:
+
+>>> import torch
+>>> from difflens.simulate import CenterSurround, Gaussian, OnOff
+>>> image = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+>>> Gaussian(5)(image).shape
+torch.Size([1, 1, 32, 32])
+>>> CenterSurround(5)(image).shape
+torch.Size([1, 1, 32, 32])
+>>> OnOff(31, pretrained=True)(image).shape  # plenoptic's fitted parameters: on and off channels
+torch.Size([1, 2, 32, 32])
 """
 
 from .filters import circular_gaussian2d

@@ -165,6 +165,7 @@ class LinearNonlinear(_FrontEnd):
         self._finish(pretrained, activation)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``activation(DoG * x)``: ``(B, C, H, W)`` from images ``(B, C, H, W)``."""
         return self.activation(self.center_surround(x))
 
 
@@ -191,6 +192,7 @@ class LuminanceGainControl(_FrontEnd):
         self._finish(pretrained, activation)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``activation(DoG * x / (1 + luminance_scalar * (G * x)))``, ``(B, C, H, W)``."""
         linear, lum = self._filter_many(x, [self.center_surround, self.luminance])
         return self.activation(linear / (1 + self.luminance_scalar.to(lum.dtype) * lum))
 
@@ -220,6 +222,9 @@ class LuminanceContrastGainControl(_FrontEnd):
         self._finish(pretrained, activation)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The luminance-normalised response ``lg`` divided by ``1 + contrast_scalar * sqrt(G *
+        lg^2)``, then ``activation``; ``(B, C, H, W)``.
+        """
         linear, lum = self._filter_many(x, [self.center_surround, self.luminance])
         lum_normed = linear / (1 + self.luminance_scalar.to(lum.dtype) * lum)
         # clamp: FFT rounding can leave tiny negatives where the true value is >= 0
@@ -261,6 +266,10 @@ class OnOff(_FrontEnd):
         self._disk: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
+        """On and off channels ``(B, 2, H, W)`` from one-channel images ``(B, 1, H, W)``.
+
+        With ``apply_mask`` the output is masked to a disk.
+        """
         linear, lum = self._filter_many(x, [self.center_surround, self.luminance])
         lum_normed = linear / (1 + self.luminance_scalar.to(lum.dtype).view(1, 2, 1, 1) * lum)
         con = self.contrast(lum_normed.pow(2), groups=2).clamp_min(0).sqrt() + 1e-6

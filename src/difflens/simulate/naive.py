@@ -258,6 +258,7 @@ class Identity(nn.Module):
     """Returns ``1 * x`` (a copy): a stand-in model for pixel-space comparisons."""
 
     def forward(self, x: Tensor) -> Tensor:
+        """A copy of ``x`` (any shape)."""
         return 1 * x
 
 
@@ -279,6 +280,8 @@ class Linear(nn.Module):
     method
         ``"auto"``, ``"fft"`` or ``"direct"``.
 
+    Notes
+    -----
     The parameter is ``conv.weight`` of shape ``(2, 1, kh, kw)``; input must have one channel.
     """
 

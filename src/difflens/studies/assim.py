@@ -76,6 +76,9 @@ def _record(ctx, key, r, rows, reference):
                    "particle filter, 4D-Var on the engine with L-BFGS, LETKF; a trained LSTM emulator as the "
                    "forecast model; a Matérn GP over time solved by the Kalman filter and RTS smoother.")
 def run(ctx) -> None:
+    """Run the study into ``ctx`` (a :class:`~difflens.studies.context.StudyContext`: settings,
+    seed, device, output folder and report).
+    """
     with limit_threads(1):
         _run(ctx, ctx.settings)
 

@@ -175,6 +175,7 @@ class StudyContext:
         return path
 
     def table(self, rows: Sequence[Sequence[Any]], headers: Sequence[str], caption: str = "") -> None:
+        """Add a table (``rows`` of cells under ``headers``) to the study's page."""
         self.items.append(
             ReportItem("table", {"rows": [list(r) for r in rows], "headers": list(headers), "caption": caption})
         )
@@ -186,6 +187,7 @@ class StudyContext:
         self.metrics[key] = _jsonable(value)
 
     def update_metrics(self, values: dict[str, Any]) -> None:
+        """Record every ``key: value`` of ``values`` with :meth:`metric`."""
         for k, v in values.items():
             self.metric(k, v)
 
@@ -204,6 +206,7 @@ class StudyContext:
             self._on_update(self)
 
     def write_metrics(self) -> Path:
+        """Write :meth:`record` to ``metrics.json`` in the output folder; returns its path."""
         text = json.dumps(self.record(), indent=2, sort_keys=True, allow_nan=True)
         return self.folder.write_text("metrics.json", text)
 

@@ -133,6 +133,9 @@ def lorenz_hold(starts: int, seed: int, model: str = "true", time_units: float =
                    "minimised by backpropagation (the Kelley-Bryson adjoint), model-predictive control, and the "
                    "truck backer-upper of Nguyen & Widrow trained through a learned emulator.")
 def run(ctx) -> None:
+    """Run the study into ``ctx`` (a :class:`~difflens.studies.context.StudyContext`: settings,
+    seed, device, output folder and report).
+    """
     import numpy as np
     import scipy.linalg
 

@@ -122,6 +122,9 @@ def _configs(ctx, n_train: int):
                    "points still get gradient). Then k-means on the learned commands against k-means on "
                    "pixels.")
 def run(ctx) -> None:
+    """Run the study into ``ctx`` (a :class:`~difflens.studies.context.StudyContext`: settings,
+    seed, device, output folder and report).
+    """
     from difflens.draw.experiment import run_experiment
     from difflens.plot import draw as dplot
 

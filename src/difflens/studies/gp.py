@@ -38,6 +38,9 @@ class GPSettings(StudySettings):
                    "of the signal variance σ², the lengthscale ℓ and the noise; the Brownian kernel "
                    "min(x, x'); and hyperparameters fitted by maximising the log marginal likelihood.")
 def run(ctx) -> None:
+    """Run the study into ``ctx`` (a :class:`~difflens.studies.context.StudyContext`: settings,
+    seed, device, output folder and report).
+    """
     from difflens.gp import Brownian, Constant, GaussianProcess, SquaredExponential
     from difflens.plot import gp as plots
 

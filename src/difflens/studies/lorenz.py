@@ -132,6 +132,9 @@ def _forecasts(em, data, context):
                    "Lyapunov spectra of the system and of the emulator; attractor statistics of free runs; "
                    "finite-time growth by eigendistortions; grey-box recovery of sigma, rho and beta.")
 def run(ctx) -> None:
+    """Run the study into ``ctx`` (a :class:`~difflens.studies.context.StudyContext`: settings,
+    seed, device, output folder and report).
+    """
     s = ctx.settings.to_dict()
     with limit_threads(1):
         _run(ctx, s)

@@ -99,6 +99,9 @@ def _abs_z(model, batches) -> torch.Tensor:
                    "the training range, autoregressive joint predictions, the cost crossover against the exact "
                    "GP, and digit completion.")
 def run(ctx) -> None:
+    """Run the study into ``ctx`` (a :class:`~difflens.studies.context.StudyContext`: settings,
+    seed, device, output folder and report).
+    """
     from difflens.gp.neural import (
         KERNEL_NAMES,
         GPTaskSampler,

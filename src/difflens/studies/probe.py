@@ -63,6 +63,9 @@ class ProbeSettings(StudySettings):
                    "and a second photograph (what each model ignores), and the eigendistortions it is "
                    "most and least sensitive to.")
 def run(ctx) -> None:
+    """Run the study into ``ctx`` (a :class:`~difflens.studies.context.StudyContext`: settings,
+    seed, device, output folder and report).
+    """
     from difflens import data, tools
     from difflens.plot import imshow
     from difflens.plot.metamer import animate, plot_loss

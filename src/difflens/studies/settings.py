@@ -119,6 +119,7 @@ class StudySettings:
 
     @classmethod
     def names(cls) -> list[str]:
+        """The settings' names, in declaration order."""
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod

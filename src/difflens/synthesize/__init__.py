@@ -4,6 +4,8 @@ Their plots are in :mod:`difflens.plot`; plenoptic's spelling
 ``po.synth.metamer.plot_loss`` works through :mod:`difflens.plenoptic_names`.
 """
 
+from typing import TYPE_CHECKING
+
 from difflens.tools.lazy import lazy_exports
 
 _EXPORTS = {
@@ -12,3 +14,8 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
+    from . import metamer as metamer, eigendistortion as eigendistortion
+    from .metamer import Metamer as Metamer
+    from .eigendistortion import Eigendistortion as Eigendistortion

@@ -72,6 +72,8 @@ class Eigendistortion:
         input's dtype and device.
     jvp_mode: how Jacobian-vector products are computed (see :class:`JacobianOperator`).
 
+    Notes
+    -----
     After :meth:`synthesize`: ``eigendistortions`` ``(N, *dist_shape)`` — unit-norm
     eigenvectors, ``dist_shape = image.shape[1:]`` for a 4-D image, else ``image.shape``
     (so ``image + a * eig.eigendistortions`` broadcasts); ``eigenvalues`` ``(N,)``,
@@ -172,10 +174,12 @@ class Eigendistortion:
         progress: show a tqdm bar. basis_size: Lanczos basis before a thick restart
             (default ``min(n, max(40, 8k))``).
 
-        Sets ``eigendistortions``, ``eigenvalues``, ``eigenindex`` and ``info``
-        (``method``, ``n_products``, ``iterations``, ``converged``, ``residuals`` and,
-        for lanczos/power, ``history``: products and eigenvalue estimates per iteration).
-        Returns ``self``.
+        Returns
+        -------
+        Eigendistortion
+            ``self``, with ``eigendistortions``, ``eigenvalues``, ``eigenindex`` and ``info`` set
+            (``method``, ``n_products``, ``iterations``, ``converged``, ``residuals`` and,
+            for lanczos/power, ``history``: products and eigenvalue estimates per iteration).
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")

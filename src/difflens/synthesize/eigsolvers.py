@@ -27,6 +27,12 @@ Apply = Callable[[Tensor], Tensor]
 
 @dataclass
 class SolverResult:
+    """What an eigensolver returns.
+
+    ``values`` ``(N,)`` float64, descending; ``vectors`` ``(N, n)`` unit rows; ``index`` ``(N,)``
+    each one's rank in the spectrum; ``residuals`` ``(N,)`` ``‖Fv − λv‖`` (estimated for Lanczos);
+    ``iterations``, ``converged`` and the per-iteration ``history``.
+    """
     values: Tensor  # (N,) float64, descending
     vectors: Tensor  # (N, n), unit rows
     index: Tensor  # (N,) long, rank in the spectrum

@@ -7,6 +7,8 @@ loads on first use: seeding and losses (``set_seed``, ``mse``, ``l2_norm``,
 convolution helpers in ``difflens.tools.conv`` (``same_padding``, ``correlate2d``).
 """
 
+from typing import TYPE_CHECKING
+
 from .io import CheckpointError, atomic_torch_save, atomic_write, atomic_write_text, load_file, save_file
 from .lazy import lazy_exports
 
@@ -27,3 +29,17 @@ __all__ = [
     "same_padding", "set_seed", "signal", "validate", "validate_input", "validate_model",
 ]
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
+    from . import conv as conv, fftconv as fftconv, optim as optim, rng as rng, signal as signal
+    from . import validate as validate
+    from .optim import (
+        set_seed as set_seed, mse as mse, l2_norm as l2_norm, relative_sse as relative_sse,
+    )
+    from .signal import rescale as rescale, make_disk as make_disk
+    from .validate import (
+        validate_model as validate_model, validate_input as validate_input,
+        check_image as check_image, remove_grad as remove_grad,
+    )
+    from .rng import default_generator as default_generator
+    from .conv import same_padding as same_padding, correlate2d as correlate2d

@@ -111,6 +111,10 @@ class CNP(_Gaussian):
         return self.encoder(torch.cat([x_context, y_context], -1)).mean(1)
 
     def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
+        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``,
+        given the context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std
+        > 0``.
+        """
         check_context(x_context, y_context, x_target)
         r = self.represent(x_context, y_context)
         h = torch.cat([x_target, r[:, None].expand(-1, x_target.shape[1], -1)], -1)
@@ -134,6 +138,10 @@ class AttentiveCNP(_Gaussian):
         init_parameters(self, generator)
 
     def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
+        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``,
+        given the context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std
+        > 0``.
+        """
         check_context(x_context, y_context, x_target)
         b, m = x_target.shape[:2]
         if x_context.shape[1] == 0:
@@ -210,6 +218,10 @@ class ConvCNP(_Gaussian):
         return torch.exp(-0.5 * ((a[..., :, None] - b[..., None, :]) / log_scale.exp()).square())
 
     def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
+        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``,
+        given the context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std
+        > 0``.
+        """
         check_context(x_context, y_context, x_target)
         if x_context.shape[-1] != 1:
             raise ValueError(f"ConvCNP takes 1-D inputs (B, N, 1), got x_context of shape {tuple(x_context.shape)}")
@@ -266,6 +278,10 @@ class LatentNP(_Gaussian):
         return self._out(self.decoder(h), self.y_dim)
 
     def forward(self, x_context: Tensor, y_context: Tensor, x_target: Tensor) -> tuple[Tensor, Tensor]:
+        """Predictive ``(mean, std)`` at ``x_target`` ``(B, Nt, x_dim)``, each ``(B, Nt, y_dim)``,
+        given the context ``x_context`` ``(B, Nc, x_dim)``, ``y_context`` ``(B, Nc, y_dim)``; ``std
+        > 0``.
+        """
         check_context(x_context, y_context, x_target)
         mean, std = self.decode(x_context, y_context, x_target, self.q(x_context, y_context).mean[None])
         return mean[0], std[0]

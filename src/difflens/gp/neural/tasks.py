@@ -31,6 +31,7 @@ from ..linalg import cholesky_jittered
 __all__ = ["KERNEL_NAMES", "DigitTaskSampler", "GPTaskSampler", "Tasks", "task_kernel"]
 
 KERNEL_NAMES = ("se", "matern52", "periodic", "weakly_periodic")
+"""The task kernels :func:`task_kernel` and :class:`GPTaskSampler` accept by name."""
 
 
 def task_kernel(name: str) -> Kernel:
@@ -148,9 +149,13 @@ class GPTaskSampler:
         return t.to(dtype=self.dtype)
 
     def state_dict(self) -> dict[str, Any]:
+        """The sampler's state for a checkpoint: its generator's state and how many draws it made.
+        """
         return {"generator": self.generator.get_state(), "draws": self.draws}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would).
+        """
         self.generator.set_state(state["generator"])
         self.draws = int(state["draws"])
 
@@ -195,6 +200,7 @@ class DigitTaskSampler:
                      torch.gather(values, 1, order[..., None]), xs.clone(), values)
 
     def sample(self) -> Tasks:
+        """One batch of completion tasks from random images, with a random context fraction."""
         g = self.generator
         idx = torch.randint(0, self.images.shape[0], (self.batch_size,), generator=g)
         lo, hi = self.context_fraction
@@ -203,8 +209,12 @@ class DigitTaskSampler:
         return self.complete(self.images[idx], frac, g)
 
     def state_dict(self) -> dict[str, Any]:
+        """The sampler's state for a checkpoint: its generator's state and how many draws it made.
+        """
         return {"generator": self.generator.get_state(), "draws": self.draws}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (a resumed run then draws what an uninterrupted one would).
+        """
         self.generator.set_state(state["generator"])
         self.draws = int(state["draws"])
