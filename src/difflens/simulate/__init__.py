@@ -3,20 +3,25 @@
 Models: :class:`Gaussian`, :class:`CenterSurround`, :class:`LinearNonlinear`,
 :class:`LuminanceGainControl`, :class:`LuminanceContrastGainControl`, :class:`OnOff`,
 :class:`Linear`, :class:`Identity`. Filter: :func:`circular_gaussian2d`.
+Pyramids: :class:`SteerablePyramidFreq`, :class:`LaplacianPyramid`.
 """
 
 from .filters import circular_gaussian2d
 from .frontend import LinearNonlinear, LuminanceContrastGainControl, LuminanceGainControl, OnOff
+from .laplacian_pyramid import LaplacianPyramid
 from .naive import CenterSurround, Gaussian, Identity, Linear
+from .steerable_pyramid import SteerablePyramidFreq
 
 __all__ = [
            "CenterSurround",
            "Gaussian",
            "Identity",
+           "LaplacianPyramid",
            "Linear",
            "LinearNonlinear",
            "LuminanceContrastGainControl",
            "LuminanceGainControl",
            "OnOff",
+           "SteerablePyramidFreq",
            "circular_gaussian2d",
 ]
