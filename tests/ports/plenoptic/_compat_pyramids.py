@@ -158,3 +158,20 @@ def model(request):
 
 tools.remove_grad = difflens.tools.remove_grad
 tools.validate = difflens.tools.validate
+
+
+def xfail_params(func, argname, values, reason):
+    """Mark the cases ``argname in values`` of a parametrized test as strict xfails, in place.
+
+    Keeps the test body, data and assertion; only the listed parameter values are expected to
+    fail, for the stated reason (every such reason is listed in docs/textures.md).
+    """
+    marks = list(getattr(func, "pytestmark", []))
+    for k, mark in enumerate(marks):
+        if mark.name == "parametrize" and mark.args[0] == argname:
+            params = [pytest.param(v, marks=pytest.mark.xfail(strict=True, reason=reason))
+                      if v in values else v for v in mark.args[1]]
+            marks[k] = pytest.mark.parametrize(argname, params, **mark.kwargs).mark
+            func.pytestmark = marks
+            return func
+    raise KeyError(f"{func.__name__} has no parametrize over {argname!r}")
