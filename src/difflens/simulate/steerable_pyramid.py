@@ -379,16 +379,42 @@ class SteerablePyramidFreq(nn.Module):
         return (getattr(self, f"_himasks_scale_{i}"), getattr(self, f"_anglemasks_scale_{i}"),
                 getattr(self, f"_anglemasks_recon_scale_{i}"), getattr(self, f"_lomasks_scale_{i}"))
 
+    @property
+    def _half_spectrum(self) -> bool:
+        """Real pyramid of an even-sized image: work on rfft2 half spectra (half the FFT work).
+
+        Valid because every band's spectrum is Hermitian there and the Nyquist row and column
+        of every level are exactly zero in the bands and the lowpass (the masks vanish there).
+        """
+        return not self.is_complex and self.image_shape[0] % 2 == 0 and self.image_shape[1] % 2 == 0
+
+    def _cut(self, mask: Tensor) -> Tensor:
+        """The half-spectrum columns ``0 .. W // 2`` of a full unshifted mask (when in use)."""
+        return mask[..., : mask.shape[-1] // 2 + 1] if self._half_spectrum else mask
+
+    def _to_space(self, spectrum: Tensor, shape: tuple[int, int]) -> Tensor:
+        if self._half_spectrum:
+            return torch.fft.irfft2(spectrum, s=shape, norm=self.fft_norm)
+        return torch.fft.ifft2(spectrum, norm=self.fft_norm).real
+
     def _crop(self, spectrum: Tensor, i: int) -> Tensor:
         index = self._crop_index[i]
         if index is None:
             return spectrum
-        return spectrum.index_select(-2, index[0]).index_select(-1, index[1])
+        rows = spectrum.index_select(-2, index[0])
+        if self._half_spectrum:
+            return rows[..., : index[1].numel() // 2 + 1]
+        return rows.index_select(-1, index[1])
 
-    def _uncrop(self, spectrum: Tensor, i: int, big_shape: tuple[int, int]) -> Tensor:
+    def _uncrop(self, spectrum: Tensor, i: int, big_shape: tuple[int, int], half: bool) -> Tensor:
+        """Zero-pad a level's spectrum (full, or rfft2 half when ``half``) to the level above."""
         index = self._crop_index[i]
         if index is None:
             return spectrum
+        if half:
+            out = spectrum.new_zeros(*spectrum.shape[:-2], big_shape[0], big_shape[1] // 2 + 1)
+            out[..., index[0], : spectrum.shape[-1]] = spectrum
+            return out
         out = spectrum.new_zeros(*spectrum.shape[:-2], *big_shape)
         out[..., index[0][:, None], index[1][None, :]] = spectrum
         return out
@@ -442,35 +468,40 @@ class SteerablePyramidFreq(nn.Module):
         self._check_input(image)
         scales = self._check_scales(scales)
         out = PyramidCoefficients()
-        spectrum = torch.fft.fft2(image, norm=self.fft_norm)
+        norm, half = self.fft_norm, self._half_spectrum
+        spectrum = torch.fft.rfft2(image, norm=norm) if half else torch.fft.fft2(image, norm=norm)
         if "residual_highpass" in scales:
-            out["residual_highpass"] = torch.fft.ifft2(spectrum * self.hi0mask, norm=self.fft_norm).real
-        low = spectrum * self.lo0mask
+            out["residual_highpass"] = self._to_space(spectrum * self._cut(self.hi0mask), self.image_shape)
+        low = spectrum * self._cut(self.lo0mask)
         # the band constant (-i)**order: a sign and, for odd orders, a factor -i
         sign = 1.0 if self.order % 4 in (0, 1) else -1.0
         odd = self.order % 2 == 1
         for i in range(self.num_scales):
             himask, angmask, _, lomask = self._masks(i)
             if i in scales:
-                mask = angmask * (himask * sign)
-                band = torch.fft.ifft2(low.unsqueeze(2) * mask, norm=self.fft_norm)
-                if not self.is_complex:
-                    # real part of (-i) * z is Im(z)
-                    out[i] = band.imag if odd else band.real
+                mask = self._cut(angmask) * (self._cut(himask) * sign)
+                if half:  # real bands from the half spectrum: irfft2 of (-i)**order * low * mask
+                    out[i] = torch.fft.irfft2(low.unsqueeze(2) * (mask * -1j if odd else mask),
+                                              s=self.pyr_size[i], norm=norm)
                 else:
-                    if odd:
-                        band = band * (-1j)
-                    if self.tight_frame:
-                        band = band / math.sqrt(2)
-                    out[i] = band
+                    band = torch.fft.ifft2(low.unsqueeze(2) * mask, norm=norm)
+                    if not self.is_complex:
+                        # real part of (-i) * z is Im(z)
+                        out[i] = band.imag if odd else band.real
+                    else:
+                        if odd:
+                            band = band * (-1j)
+                        if self.tight_frame:
+                            band = band / math.sqrt(2)
+                        out[i] = band
             if self.downsample:
-                low = self._crop(low, i) * lomask
+                low = self._crop(low, i) * self._cut(lomask)
             else:
-                low = low * lomask
+                low = low * self._cut(lomask)
                 if not self.tight_frame:
                     low = low * 2
         if "residual_lowpass" in scales:
-            out["residual_lowpass"] = torch.fft.ifft2(low, norm=self.fft_norm).real
+            out["residual_lowpass"] = self._to_space(low, self.pyr_size["residual_lowpass"])
         # plenoptic's order: highpass, 0..S-1, lowpass, whatever order `scales` came in
         ordered = PyramidCoefficients()
         for key in ["residual_highpass", *range(self.num_scales), "residual_lowpass"]:
@@ -559,8 +590,13 @@ class SteerablePyramidFreq(nn.Module):
         levels = self._recon_levels_check(levels)
         bands = self._recon_bands_check(bands)
         norm = self.fft_norm
-        lowpass = pyr_coeffs["residual_lowpass"]
-        low = torch.fft.fft2(lowpass, norm=norm)
+        half = self._half_spectrum and not any(v.is_complex() for v in pyr_coeffs.values())
+        fft = torch.fft.rfft2 if half else torch.fft.fft2
+
+        def cut(mask: Tensor) -> Tensor:
+            return mask[..., : mask.shape[-1] // 2 + 1] if half else mask
+
+        low = fft(pyr_coeffs["residual_lowpass"], norm=norm)
         if "residual_lowpass" not in levels:
             low = torch.zeros_like(low)
         sign = 1.0 if self.order % 4 in (0, 1) else -1.0
@@ -569,21 +605,23 @@ class SteerablePyramidFreq(nn.Module):
             himask, _, recmask, lomask = self._masks(i)
             if not self.downsample and not self.tight_frame:
                 low = low / 2
-            low = self._uncrop(low * lomask, i, self.pyr_size[i])
+            low = self._uncrop(low * cut(lomask), i, self.pyr_size[i], half)
             if i in levels:
                 coeffs = pyr_coeffs[i]
-                mask = recmask * (himask * sign)
+                mask = cut(recmask) * (cut(himask) * sign)
                 if bands is not None:
                     coeffs, mask = coeffs[:, :, bands], mask[bands]
                 if self.tight_frame and self.is_complex:
                     coeffs = coeffs * math.sqrt(2)
-                oriented = (torch.fft.fft2(coeffs, norm=norm) * mask).sum(2)
+                oriented = (fft(coeffs, norm=norm) * mask).sum(2)
                 low = low + (oriented * 1j if odd else oriented)
-        out = low * self.lo0mask
+        out = low * cut(self.lo0mask)
         if "residual_highpass" in levels:
-            out = out + torch.fft.fft2(pyr_coeffs["residual_highpass"], norm=norm) * self.hi0mask
+            out = out + fft(pyr_coeffs["residual_highpass"], norm=norm) * cut(self.hi0mask)
         if exact:
-            out = out / self._frame_gain(out.real.dtype, out.device)
+            out = out / cut(self._frame_gain(out.real.dtype, out.device))
+        if half:
+            return torch.fft.irfft2(out, s=self.image_shape, norm=norm)
         return torch.fft.ifft2(out, norm=norm).real
 
     def _frame_gain(self, dtype: torch.dtype, device: torch.device) -> Tensor:
