@@ -52,6 +52,8 @@ CONFIGS = [  # (shape, height, order, is_complex, downsample, tight_frame)
     ((255, 256), 3, 3, False, True, False),
     ((200, 97), "auto", 1, True, True, True),
     ((64, 64), 0, 3, False, True, False),
+    ((128, 128), 3, 2, False, True, True),   # real, even sizes: the rfft2 half-spectrum path
+    ((128, 64), 2, 4, False, False, False),  # with each sign of (-i)**order
 ]
 
 
