@@ -197,6 +197,10 @@ def test_bad_input_errors():
         pyr(torch.rand(32, 32))
     with pytest.raises(TypeError, match="floating-point"):
         pyr(torch.ones(1, 1, 32, 32, dtype=torch.int64))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        pyr(torch.ones(1, 1, 32, 32, dtype=torch.float16))
+    with pytest.raises(TypeError, match="floating-point"):
+        pyr(torch.ones(1, 1, 32, 32, dtype=torch.complex64))
     with pytest.raises(ValueError, match="num_scales-1"):
         pyr(torch.rand(1, 1, 32, 32), scales=[2])
     coeffs = pyr(torch.rand(1, 1, 32, 32))

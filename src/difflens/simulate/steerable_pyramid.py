@@ -421,6 +421,9 @@ class SteerablePyramidFreq(nn.Module):
 
     def _check_input(self, image: Tensor) -> None:
         check_image(image, "image", ndim=4)
+        if image.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"image must be float32 or float64 (the FFTs need one of them), got "
+                            f"{image.dtype}; convert it with image.float()")
         if tuple(image.shape[-2:]) != self.image_shape:
             raise ValueError(f"Input tensor height/width {tuple(image.shape[-2:])} does not match "
                              f"image_shape set at initialization {self.image_shape}. Either resize "
