@@ -486,17 +486,17 @@ class SteerablePyramidFreq(nn.Module):
                 if half:  # real bands from the half spectrum: irfft2 of (-i)**order * low * mask
                     out[i] = torch.fft.irfft2(low.unsqueeze(2) * (mask * -1j if odd else mask),
                                               s=self.pyr_size[i], norm=norm)
-                else:
+                elif not self.is_complex:
                     band = torch.fft.ifft2(low.unsqueeze(2) * mask, norm=norm)
-                    if not self.is_complex:
-                        # real part of (-i) * z is Im(z)
-                        out[i] = band.imag if odd else band.real
-                    else:
-                        if odd:
-                            band = band * (-1j)
-                        if self.tight_frame:
-                            band = band / math.sqrt(2)
-                        out[i] = band
+                    out[i] = band.imag if odd else band.real  # Re((-i) * z) = Im(z)
+                else:
+                    # fold (-i) and the tight frame's 1/sqrt(2) into the small mask: one pass
+                    # over the bands fewer (multiplying by -i is exact, so the values are too)
+                    if odd:
+                        mask = mask * (-1j)
+                    if self.tight_frame:
+                        mask = mask / math.sqrt(2)
+                    out[i] = torch.fft.ifft2(low.unsqueeze(2) * mask, norm=norm)
             if self.downsample:
                 low = self._crop(low, i) * self._cut(lomask)
             else:
@@ -615,7 +615,7 @@ class SteerablePyramidFreq(nn.Module):
                 if bands is not None:
                     coeffs, mask = coeffs[:, :, bands], mask[bands]
                 if self.tight_frame and self.is_complex:
-                    coeffs = coeffs * math.sqrt(2)
+                    mask = mask * math.sqrt(2)  # undoes the forward's 1/sqrt(2)
                 oriented = (fft(coeffs, norm=norm) * mask).sum(2)
                 low = low + (oriented * 1j if odd else oriented)
         out = low * cut(self.lo0mask)
