@@ -25,7 +25,7 @@ def fwd_bwd(model, x):
     t0 = time.perf_counter()
     out = model(x)
     values = list(out.values()) if isinstance(out, dict) else list(out)
-    loss = sum((v.abs() ** 2).sum() for v in values)
+    loss = sum((torch.view_as_real(v) if v.is_complex() else v).square().sum() for v in values)
     loss.backward()
     return time.perf_counter() - t0, values
 
