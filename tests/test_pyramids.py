@@ -10,13 +10,13 @@ import torch
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import plenoptic as po  # noqa: E402
+import matplotlib.pyplot as plt
+import plenoptic as po
 
-import difflens  # noqa: E402
-from difflens.data import curie, einstein  # noqa: E402
-from difflens.simulate import LaplacianPyramid, SteerablePyramidFreq  # noqa: E402
-from difflens.simulate.steerable_pyramid import bands_by_orientation, bands_by_scale  # noqa: E402
+import difflens
+from difflens.data import curie, einstein
+from difflens.simulate import LaplacianPyramid, SteerablePyramidFreq
+from difflens.simulate.steerable_pyramid import bands_by_orientation, bands_by_scale
 
 
 @pytest.fixture(scope="module")
@@ -233,8 +233,10 @@ def test_gradcheck_and_module_moves():
 
         assert torch.autograd.gradcheck(flat, (x,), fast_mode=True)
         coeffs = {k: v.detach().requires_grad_() for k, v in pyr(x.detach()).items()}
-        assert torch.autograd.gradcheck(lambda *c: pyr.recon_pyr(dict(zip(coeffs, c)), exact=True),
-                                        tuple(coeffs.values()), fast_mode=True)
+        def recon(*c, pyr=pyr, keys=tuple(coeffs)):
+            return pyr.recon_pyr(dict(zip(keys, c)), exact=True)
+
+        assert torch.autograd.gradcheck(recon, tuple(coeffs.values()), fast_mode=True)
     lpyr = LaplacianPyramid(2)
     assert torch.autograd.gradcheck(lambda img: torch.cat([c.flatten() for c in lpyr(img)]), (x,),
                                     fast_mode=True)
