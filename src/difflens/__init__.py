@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _SUBPACKAGES = ("engine", "synthesize", "simulate", "dynamics", "gp", "draw", "data", "plot",
                 "studies", "tools", "cli")
 _SHORTCUTS = {"imshow": ("difflens.plot", "imshow"), "animshow": ("difflens.plot", "animshow"),
+              "pyrshow": ("difflens.plot", "pyrshow"),
               "to_numpy": ("difflens.tools.signal", "to_numpy"),
               "load_images": ("difflens.data.images", "load_images"),
               "sweep": ("difflens.studies.sweep", "sweep"),

@@ -8,7 +8,7 @@ module, above both, puts them together under plenoptic's names:
 - ``synthesize`` and ``synth``: :mod:`difflens.synthesize` whose ``metamer`` and
   ``eigendistortion`` also carry the plotting functions of
   :mod:`difflens.plot.metamer` and :mod:`difflens.plot.eigendistortion`;
-- ``simulate`` and ``simul``, ``data``, ``tools``, ``imshow``, ``animshow``,
+- ``simulate`` and ``simul``, ``data``, ``tools``, ``imshow``, ``animshow``, ``pyrshow``,
   ``to_numpy``, ``load_images``: difflens's own.
 
 ``import difflens as po`` gives the same ``po.synth`` and ``po.simul``, but its
@@ -21,7 +21,7 @@ import types
 
 from difflens import data, simulate, tools  # noqa: F401  (plenoptic's names)
 from difflens.data.images import load_images  # noqa: F401
-from difflens.plot import animshow, imshow  # noqa: F401
+from difflens.plot import animshow, imshow, pyrshow  # noqa: F401
 from difflens.plot import eigendistortion as _plot_eig
 from difflens.plot import metamer as _plot_met
 from difflens.synthesize import eigendistortion as _eig
@@ -29,7 +29,8 @@ from difflens.synthesize import metamer as _met
 
 from difflens.tools.signal import to_numpy  # noqa: F401
 
-__all__ = ["synthesize", "synth", "simulate", "simul", "data", "tools", "imshow", "animshow", "to_numpy",
+__all__ = ["synthesize", "synth", "simulate", "simul", "data", "tools", "imshow", "animshow", "pyrshow",
+           "to_numpy",
            "load_images"]
 
 

@@ -1,4 +1,5 @@
-"""Show image tensors without interpolation: ``imshow`` (panels in a grid), ``animshow`` (movies).
+"""Show image tensors without interpolation: ``imshow`` (panels in a grid), ``animshow`` (movies),
+``pyrshow`` (steerable-pyramid coefficients).
 
 Behaves like ``plenoptic.imshow`` / ``pyrtools.imshow``: every image element
 becomes an integer number of screen pixels, panels are laid out in a grid
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["animshow", "imshow"]
+__all__ = ["animshow", "imshow", "pyrshow"]
 
 _DPI = 96  # figures are laid out in pixels at this dpi (as pyrtools' PyrFigure)
 _AUTO_ZOOM_TARGET = 128  # zoom=None makes small images at least this many pixels on their long side
@@ -491,3 +492,106 @@ def display_filters(model: Any, vrange: tuple[float, float] | str = "indep0", zo
     weights, titles = model.filter_weights()
     return imshow(weights, title=titles if title is None else title, col_wrap=col_wrap, zoom=zoom,
                   vrange=vrange, **kwargs)
+
+
+def pyrshow(pyr_coeffs: Any, vrange: str | tuple[float, float] = "indep1", zoom: float = 1,
+            show_residuals: bool = True, cmap: Any = None, plot_complex: str = "rectangular",
+            batch_idx: int = 0, channel_idx: int = 0, **kwargs: Any) -> Any:
+    """Show steerable-pyramid coefficients: one row per scale, one column per orientation.
+
+    plenoptic's ``po.pyrshow`` (its layout is pyrtools'): the bands in
+    ``(scale, orientation)`` order with titles ``"height SS, band BB"``, then the
+    residual highpass and lowpass; every panel is drawn at the size of the largest, with
+    its zoom in the title. Complex bands give two panels each (see ``plot_complex``).
+
+    Parameters
+    ----------
+    pyr_coeffs
+        Coefficients from :class:`difflens.simulate.SteerablePyramidFreq` (plenoptic 1.4
+        layout: scale -> ``(B, C, O, H, W)``) or a dict keyed by ``(scale, orientation)``
+        tuples (plenoptic 1.1 / pyrtools layout, 4-D values) plus the residual names.
+    vrange
+        As in :func:`imshow`, plus ``"auto0pyr"``..``"auto3pyr"``: one range per scale (row),
+        each residual its own.
+    zoom
+        Screen pixels per element of the largest band (an int >= 1 or ``1/d``).
+    show_residuals
+        Show the residual highpass and lowpass too (default ``True``).
+    cmap
+        Colormap (default: :func:`imshow`'s).
+    plot_complex
+        ``"rectangular"``, ``"polar"`` or ``"logpolar"`` (see :func:`imshow`).
+    batch_idx, channel_idx
+        Which batch element and channel to show (ints).
+    **kwargs
+        Passed to :func:`imshow` (e.g. ``col_wrap``) and on to ``Axes.imshow``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per panel, in order.
+
+    Raises
+    ------
+    TypeError
+        ``batch_idx`` or ``channel_idx`` not an int.
+    ValueError
+        Bands whose sizes are not the largest band's divided by a power of 2 (image sizes
+        not divisible by ``2**num_scales``; the message lists the sizes found).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from difflens.simulate import SteerablePyramidFreq
+    >>> pyr = SteerablePyramidFreq((32, 32), height=2, order=1)
+    >>> fig = pyrshow(pyr(torch.rand(1, 1, 32, 32)))
+    >>> len(fig.axes)  # 2 scales x 2 orientations + 2 residuals
+    6
+    """
+    for name, idx in (("batch_idx", batch_idx), ("channel_idx", channel_idx)):
+        if isinstance(idx, bool) or not isinstance(idx, (int, np.integer)):
+            raise TypeError(f"{name} must be an int but got {idx!r}")
+    bands, residuals = {}, {}
+    for key, value in pyr_coeffs.items():
+        arr, _ = _to_numpy(value)
+        if isinstance(key, str):
+            residuals[key] = arr[batch_idx, channel_idx]
+        elif isinstance(key, tuple):
+            bands[key] = arr[batch_idx, channel_idx]
+        else:
+            for o in range(arr.shape[2]):
+                bands[(key, o)] = arr[batch_idx, channel_idx, o]
+    if not bands and not (show_residuals and residuals):
+        raise ValueError("nothing to show: pyr_coeffs has no bands (and residuals are hidden)")
+    keys = sorted(bands)
+    images = [bands[k] for k in keys]
+    titles = [f"height {s:02d}, band {b:02d}" for s, b in keys]
+    n_orient = max((k[1] for k in keys), default=0) + 1
+    if show_residuals:
+        for key in ("residual_highpass", "residual_lowpass"):
+            if key in residuals:
+                images.append(residuals[key])
+                titles.append(key.replace("_", " "))
+    shapes = [im.shape for im in images]
+    big = max(shapes)
+    if any(big[0] % s[0] or big[1] % s[1] or big[0] // s[0] != big[1] // s[1]
+           or (big[0] // s[0]) & (big[0] // s[0] - 1) for s in shapes):
+        raise ValueError("to show pyramid coefficients at one size, the image height and width must "
+                         "be divisible by 2 once per scale (and once more for the residual lowpass); "
+                         f"found band sizes {[tuple(s) for s in shapes]}")
+    panels, _, panel_titles = _collect(images, titles, False, None, None, plot_complex)
+    per_band = len(panels) // len(images)  # 2 when complex
+    n_cols = kwargs.pop("col_wrap", None) or n_orient * per_band
+    if isinstance(vrange, str) and vrange.endswith("pyr"):
+        num = vrange[4:-3] or "1"
+        if not vrange.startswith("auto") or num not in "0123":
+            raise ValueError(f"vrange ending in 'pyr' must be 'auto0pyr'..'auto3pyr'; got {vrange!r}")
+        n_band_panels = len(keys) * per_band
+        ranges = []
+        for start in range(0, n_band_panels, n_cols):
+            row = panels[start:min(start + n_cols, n_band_panels)]
+            ranges += [_stat(np.concatenate([p.ravel() for p in row]), num)] * len(row)
+        ranges += [_stat(p, num) for p in panels[n_band_panels:]]
+        vrange = ranges
+    return imshow(panels, vrange=vrange, zoom=zoom, title=panel_titles, col_wrap=n_cols, cmap=cmap,
+                  **kwargs)

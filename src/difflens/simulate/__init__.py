@@ -3,6 +3,7 @@
 Models: :class:`Gaussian`, :class:`CenterSurround`, :class:`LinearNonlinear`,
 :class:`LuminanceGainControl`, :class:`LuminanceContrastGainControl`, :class:`OnOff`,
 :class:`Linear`, :class:`Identity`. Filter: :func:`circular_gaussian2d`.
+Pyramids: :class:`SteerablePyramidFreq`, :class:`LaplacianPyramid`.
 
 Each model maps a ``(B, C, H, W)`` image batch to its ``(B, C', H, W)`` representation:
 
@@ -19,16 +20,20 @@ torch.Size([1, 2, 32, 32])
 
 from .filters import circular_gaussian2d
 from .frontend import LinearNonlinear, LuminanceContrastGainControl, LuminanceGainControl, OnOff
+from .laplacian_pyramid import LaplacianPyramid
 from .naive import CenterSurround, Gaussian, Identity, Linear
+from .steerable_pyramid import SteerablePyramidFreq
 
 __all__ = [
            "CenterSurround",
            "Gaussian",
            "Identity",
+           "LaplacianPyramid",
            "Linear",
            "LinearNonlinear",
            "LuminanceContrastGainControl",
            "LuminanceGainControl",
            "OnOff",
+           "SteerablePyramidFreq",
            "circular_gaussian2d",
 ]
