@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .rng import default_generator
 
-__all__ = ["SYNTHESIS_DTYPES", "check_finite", "check_image", "check_in_range", "check_range",
+__all__ = ["SYNTHESIS_DTYPES", "check_finite", "check_image", "check_image_pair", "check_in_range", "check_range",
            "check_synthesis_image", "remove_grad", "validate_input", "validate_model"]
 
 #: Real dtypes synthesis runs in: half precision cannot hold the small loss changes and
@@ -185,6 +185,54 @@ def check_synthesis_image(x: object, name: str = "image", *, ndim: int | None = 
     if allowed_range is not None:
         check_in_range(x, allowed_range, name)
     return x
+
+
+def check_image_pair(img1: object, img2: object, func_name: str = "metric", *, ndim: int | None = 4,
+                     min_ndim: int = 2) -> tuple[int, ...]:
+    """Check two images an image-quality metric compares; return their broadcast shape.
+
+    Parameters
+    ----------
+    img1, img2
+        Floating-point tensors, ``(batch, channel, height, width)`` when ``ndim=4``.
+    func_name
+        The metric's name, for the messages (e.g. ``"SSIM"``).
+    ndim
+        Required number of dimensions (``None``: any number >= ``min_ndim``).
+    min_ndim
+        Fewest dimensions accepted when ``ndim`` is ``None``.
+
+    Raises
+    ------
+    TypeError
+        Not tensors, or not floating point.
+    ValueError
+        Wrong number of dimensions ("should have four dimensions"), different heights or widths,
+        other dimensions that differ where neither is 1 (they broadcast), different dtypes.
+    """
+    for x, name in ((img1, "img1"), (img2, "img2")):
+        check_image(x, name, ndim=None)
+    a, b = img1.shape, img2.shape  # type: ignore[union-attr]
+    if ndim is not None and not (len(a) == len(b) == ndim):
+        raise ValueError(f"{func_name}: Input images should have four dimensions: (batch, channel, height, "
+                         f"width); got img1 {tuple(a)} and img2 {tuple(b)}" if ndim == 4 else
+                         f"{func_name}: input images must be {ndim}-D, got {tuple(a)} and {tuple(b)}")
+    if ndim is None and min(len(a), len(b)) < min_ndim:
+        raise ValueError(f"{func_name}: input images need at least {min_ndim} dimensions (..., height, width), "
+                         f"got img1 {tuple(a)} and img2 {tuple(b)}")
+    if a[-2:] != b[-2:]:
+        raise ValueError(f"{func_name}: img1 and img2 must have the same height and width, got "
+                         f"{tuple(a[-2:])} and {tuple(b[-2:])}")
+    try:
+        shape = tuple(torch.broadcast_shapes(a, b))
+    except RuntimeError:
+        raise ValueError(f"{func_name}: Either img1 and img2 should have the same number of elements in each "
+                         "dimension, or one of them should be 1 (batch and channel broadcast); got shapes "
+                         f"{tuple(a)} and {tuple(b)}") from None
+    if img1.dtype != img2.dtype:  # type: ignore[union-attr]
+        raise ValueError(f"{func_name}: Input images must have same dtype, got {img1.dtype} and "  # type: ignore[union-attr]
+                         f"{img2.dtype}; convert one with .to(other.dtype)")  # type: ignore[union-attr]
+    return shape
 
 
 def validate_input(input_tensor: Tensor, no_batch: bool = False, allowed_range: tuple[float, float]
