@@ -25,7 +25,7 @@ from torch import Tensor
 from .rng import default_generator
 
 __all__ = ["SYNTHESIS_DTYPES", "check_finite", "check_image", "check_image_pair", "check_in_range", "check_range",
-           "check_synthesis_image", "remove_grad", "validate_input", "validate_model"]
+           "check_synthesis_image", "remove_grad", "validate_input", "validate_metric", "validate_model"]
 
 #: Real dtypes synthesis runs in: half precision cannot hold the small loss changes and
 #: gradients the optimisers and eigensolvers work with.
@@ -256,6 +256,56 @@ def validate_input(input_tensor: Tensor, no_batch: bool = False, allowed_range: 
         if lo < allowed_range[0] or hi > allowed_range[1]:
             warnings.warn(f"input_tensor range is ({lo:.4g}, {hi:.4g}), outside {allowed_range}; "
                           "synthesis should still work but is tested on that range", stacklevel=2)
+
+
+def validate_metric(metric: Callable[[Tensor, Tensor], Tensor], image_shape: Sequence[int] | None = None,
+                    image_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                    generator: torch.Generator | None = None, n_pairs: int = 5, name: str = "metric") -> None:
+    """Check that ``metric(x, y)`` is a distance MAD competition can use (plenoptic's ``validate_metric``).
+
+    On uniform random images of ``image_shape`` (default ``(1, 1, 16, 16)``) drawn from
+    ``generator`` (default :func:`~difflens.tools.rng.default_generator`): the call works
+    and returns a one-element tensor; it is at most 5e-7 for two identical images; it is
+    non-negative on ``n_pairs`` pairs of different images; and it keeps the gradient of its
+    second argument.
+
+    Raises
+    ------
+    TypeError
+        ``metric`` is not callable, fails on two tensors, or does not return a tensor.
+    ValueError
+        More than one output element, a value above 5e-7 for identical images, a negative
+        value, or an output that does not depend on the image differentiably.
+    """
+    if not callable(metric):
+        raise TypeError(f"{name} should be callable and accept two tensors as input, got {type(metric).__name__}")
+    shape = (1, 1, 16, 16) if image_shape is None else tuple(int(s) for s in image_shape)
+    gen = default_generator(generator, device=device)
+    img = torch.rand(shape, generator=gen, dtype=image_dtype, device=device)
+    try:
+        same = metric(img, img)
+    except Exception as err:
+        raise TypeError(f"{name} should be callable and accept two tensors as input; calling it on two "
+                        f"{tuple(shape)} images raised {type(err).__name__}: {err}") from err
+    if not isinstance(same, Tensor):
+        raise TypeError(f"{name} should return a torch.Tensor, got {type(same).__name__}")
+    if same.numel() != 1:
+        raise ValueError(f"{name} should return a scalar value but output had shape {tuple(same.shape)} "
+                         "(average it over the batch, e.g. lambda x, y: metric(x, y).mean())")
+    if not float(same) <= 5e-7:
+        raise ValueError(f"{name} should return <= 5e-7 on two identical images but got {float(same)}: MAD "
+                         "competition needs a distance (0 for identical images), e.g. 1 - ssim")
+    for _ in range(n_pairs):
+        other = torch.rand(shape, generator=gen, dtype=image_dtype, device=device)
+        value = float(metric(img, other))
+        if not value >= 0:
+            raise ValueError(f"{name} should always return non-negative numbers! got {value} on two "
+                             "random images")
+    other = other.clone().requires_grad_(True)
+    out = metric(img, other)
+    if not (isinstance(out, Tensor) and out.requires_grad):
+        raise ValueError(f"{name} does not keep the gradient of its input (it detaches it, uses numpy or "
+                         "torch.no_grad): MAD competition optimises through it")
 
 
 def remove_grad(model: torch.nn.Module) -> None:
