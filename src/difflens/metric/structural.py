@@ -70,30 +70,82 @@ def _check(img1: Tensor, img2: Tensor, func_name: str, warn: bool = True) -> tup
     return shape
 
 
-def _local_moments(img1: Tensor, img2: Tensor, shape: tuple[int, ...], size: int
-                   ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Windowed means of x and y, their variances and covariance: five ``(B, C, h, w)`` maps."""
-    b, c, h, w = shape
-    x = img1.expand(shape).reshape(b * c, 1, h, w)
-    y = img2.expand(shape).reshape(b * c, 1, h, w)
-    # Moments of images shifted by their (constant, detached) means: variances and the
-    # covariance are unchanged, and E[x^2] - E[x]^2 no longer cancels two numbers near 0.25,
-    # which keeps float32 within ~1e-6 of the float64 result.
-    sx = x.detach().mean((-1, -2), keepdim=True)
-    sy = y.detach().mean((-1, -2), keepdim=True)
-    xc, yc = x - sx, y - sy
-    stacked = torch.cat([xc, yc, xc * xc, yc * yc, xc * yc], 0)
-    g = gaussian_window_1d(size, dtype=img1.dtype, device=img1.device)
-    # valid averages = the valid part of a circular same-size correlation (no wrap reaches it);
-    # by FFT from 16x16 images up (difflens.tools.conv.choose_method), directly below
+def _average(stacked: Tensor, size: int, h: int, w: int) -> Tensor:
+    """Valid windowed averages of ``(N, 1, h, w)`` maps: ``(N, 1, h - size + 1, w - size + 1)``.
+
+    The valid part of a circular same-size correlation (no wrap-around reaches it), by FFT
+    from 16x16 images up (:func:`difflens.tools.conv.choose_method`), directly below.
+    """
+    g = gaussian_window_1d(size, dtype=stacked.dtype, device=stacked.device)
     out = correlate2d(stacked, torch.outer(g, g)[None, None], pad_mode="circular", cache=_WINDOW_SPECTRA)
     top = (size - 1) // 2
-    out = out[..., top:top + h - size + 1, top:top + w - size + 1]
-    out = out.reshape(5, b * c, 1, *out.shape[-2:])
-    m1, m2 = out[0], out[1]
-    var1, var2, cov = out[2] - m1 * m1, out[3] - m2 * m2, out[4] - m1 * m2
-    mu1, mu2 = m1 + sx, m2 + sy
-    return tuple(t.reshape(b, c, *t.shape[-2:]) for t in (mu1, mu2, var1, var2, cov))
+    return out[..., top:top + h - size + 1, top:top + w - size + 1]
+
+
+class _FixedImageMoments:
+    """The last fixed image's centred copy, windowed mean and variance (a memo, never a result source).
+
+    MAD competition and metamer-style loops compare one fixed reference image with a changing
+    one; its two maps need not be recomputed each call. The entry holds the image itself, so it
+    is reused only for that very tensor object, unchanged (same version counter and storage),
+    at the same shape and window size; anything else recomputes.
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.image: Tensor | None = None
+        self.value: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+
+    def get(self, img: Tensor, shape: tuple[int, ...], size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        key = (img._version, img.data_ptr(), tuple(img.shape), img.dtype, img.device, shape, size)
+        if self.image is img and self.key == key and self.value is not None:
+            return self.value
+        b, c, h, w = shape
+        with torch.no_grad():
+            x = img.expand(shape).reshape(b * c, 1, h, w)
+            sx = x.mean((-1, -2), keepdim=True)
+            xc = x - sx
+            m, e = _average(torch.cat([xc, xc * xc], 0), size, h, w).chunk(2)
+            value = (xc, sx, m, e - m * m)
+        self.image, self.key, self.value = img, key, value
+        return value
+
+
+_FIXED = _FixedImageMoments()
+
+
+def _local_moments(img1: Tensor, img2: Tensor, shape: tuple[int, ...], size: int
+                   ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Windowed means of x and y, their variances and covariance: five ``(B, C, h, w)`` maps.
+
+    Moments are taken of images shifted by their (constant, detached) means: variances and
+    the covariance are unchanged, and E[x^2] - E[x]^2 no longer cancels two numbers near
+    0.25, which keeps float32 within ~1e-6 of the float64 result. When exactly one image
+    carries a gradient, the other's maps come from :class:`_FixedImageMoments` and only
+    three maps are averaged (and differentiated).
+    """
+    b, c, h, w = shape
+    fixed_first = not img1.requires_grad and img2.requires_grad
+    fixed_second = img1.requires_grad and not img2.requires_grad
+    if fixed_first or fixed_second:
+        fixed, moving = (img1, img2) if fixed_first else (img2, img1)
+        xc, sx, mx, vx = _FIXED.get(fixed, shape, size)
+        y = moving.expand(shape).reshape(b * c, 1, h, w)
+        sy = y.detach().mean((-1, -2), keepdim=True)
+        yc = y - sy
+        my, eyy, exy = _average(torch.cat([yc, yc * yc, xc * yc], 0), size, h, w).chunk(3)
+        vy, cov = eyy - my * my, exy - mx * my
+        mu_x, mu_y = mx + sx, my + sy
+        maps = (mu_x, mu_y, vx, vy, cov) if fixed_first else (mu_y, mu_x, vy, vx, cov)
+    else:
+        x = img1.expand(shape).reshape(b * c, 1, h, w)
+        y = img2.expand(shape).reshape(b * c, 1, h, w)
+        sx = x.detach().mean((-1, -2), keepdim=True)
+        sy = y.detach().mean((-1, -2), keepdim=True)
+        xc, yc = x - sx, y - sy
+        m1, m2, e11, e22, e12 = _average(torch.cat([xc, yc, xc * xc, yc * yc, xc * yc], 0), size, h, w).chunk(5)
+        maps = (m1 + sx, m2 + sy, e11 - m1 * m1, e22 - m2 * m2, e12 - m1 * m2)
+    return tuple(t.reshape(b, c, *t.shape[-2:]) for t in maps)
 
 
 def ssim_components(img1: Tensor, img2: Tensor, pad: PadMode = False, func_name: str = "SSIM",

@@ -223,12 +223,13 @@ def check_image_pair(img1: object, img2: object, func_name: str = "metric", *, n
     if a[-2:] != b[-2:]:
         raise ValueError(f"{func_name}: img1 and img2 must have the same height and width, got "
                          f"{tuple(a[-2:])} and {tuple(b[-2:])}")
-    try:
-        shape = tuple(torch.broadcast_shapes(a, b))
-    except RuntimeError:
+    n = max(len(a), len(b))
+    pa, pb = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    if any(i != j and 1 not in (i, j) for i, j in zip(pa, pb)):
         raise ValueError(f"{func_name}: Either img1 and img2 should have the same number of elements in each "
                          "dimension, or one of them should be 1 (batch and channel broadcast); got shapes "
-                         f"{tuple(a)} and {tuple(b)}") from None
+                         f"{tuple(a)} and {tuple(b)}")
+    shape = tuple(max(i, j) if min(i, j) != 0 else 0 for i, j in zip(pa, pb))
     if img1.dtype != img2.dtype:  # type: ignore[union-attr]
         raise ValueError(f"{func_name}: Input images must have same dtype, got {img1.dtype} and "  # type: ignore[union-attr]
                          f"{img2.dtype}; convert one with .to(other.dtype)")  # type: ignore[union-attr]
