@@ -252,3 +252,26 @@ def test_plots_and_plenoptic_names(tmp_path):
     assert pn.synth.mad_competition.MADCompetition is MADCompetition is pn.synth.MADCompetition
     assert pn.metric.ssim is metric.ssim
     plt.close("all")
+
+
+def test_non_finite_loss_is_named_and_rolled_back():
+    from difflens.engine import NonFiniteLossError
+
+    mad = make()
+    run(mad, 3)
+    mad.image[..., 0, 0] = torch.nan
+    with pytest.raises(ValueError, match="Found a NaN in loss during optimization") as info:
+        run(mad, 2)
+    assert isinstance(info.value, NonFiniteLossError) and info.value.iteration == 3
+    # the engine went back to the last iteration known to be finite, history included
+    assert mad.optimization.iteration <= 3 and len(mad.losses) == mad.optimization.iteration
+    assert bool(torch.isfinite(mad.mad_image).all()) and bool(torch.isfinite(mad.losses).all())
+
+
+def test_add_noise_gives_the_asked_mse():
+    img = crop()
+    noisy = data.add_noise(img, [0.01, 0.1], generator=gen(2))
+    torch.testing.assert_close(metric.mse(img, noisy), torch.tensor([[0.01], [0.1]]), rtol=1e-5, atol=1e-7)
+    assert not torch.equal(noisy[0] / 0.1, noisy[1] / 0.1 ** 0.5 * 0.1 ** 0.5 / 0.1)  # independent draws
+    with pytest.raises(ValueError, match="one per image"):
+        data.add_noise(img.repeat(3, 1, 1, 1), [0.1, 0.2])

@@ -22,17 +22,21 @@ from typing import Any, Callable, Literal
 import torch
 from torch import Tensor, nn
 
-from difflens.engine import LossConvergence, Optimization
+from difflens.engine import LossConvergence, NonFiniteLossError, Optimization
 from difflens.tools.io import CheckpointError, load_file, save_file
 from difflens.tools.rng import default_generator
 from difflens.tools.validate import check_range, check_synthesis_image, validate_metric
 
-__all__ = ["MADCompetition", "penalize_range_total"]
+__all__ = ["MADCompetition", "NonFiniteMADLoss", "penalize_range_total"]
 
 FORMAT = "difflens.synthesize.MADCompetition"
 VERSION = 1
 Metric = Callable[[Tensor, Tensor], Tensor]
 _SERIES = ("optimized_metric", "reference_metric")
+
+
+class NonFiniteMADLoss(NonFiniteLossError, ValueError):
+    """The MAD loss became NaN or infinite: the engine's error, also a ``ValueError`` as plenoptic raises."""
 
 
 def penalize_range_total(image: Tensor, allowed_range: tuple[float, float] = (0.0, 1.0)) -> Tensor:
@@ -248,6 +252,13 @@ class MADCompetition:
             Where the engine writes its checkpoint (at the end, and on Ctrl-C / SIGTERM).
         resume : bool
             With an existing ``checkpoint_path``: load it and finish the run it records.
+
+        Raises
+        ------
+        NonFiniteMADLoss
+            The loss became NaN or inf (a ``ValueError`` and a
+            :class:`~difflens.engine.NonFiniteLossError`); the MAD image and optimiser are
+            restored to the last finite iteration.
         """
         if self.optimization is None:
             self.setup(optimizer=optimizer, scheduler=scheduler)
@@ -264,6 +275,8 @@ class MADCompetition:
             self.store_progress = store_progress
         try:
             self.optimization.run(max_iter, resume=resume)
+        except NonFiniteLossError as err:
+            raise NonFiniteMADLoss(f"Found a NaN in loss during optimization: {err}", err.iteration) from err
         finally:
             self._update_current()
         if self.optimization.stop_reason == "loss_change":
