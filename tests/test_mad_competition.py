@@ -239,6 +239,11 @@ def test_plots_and_plenoptic_names(tmp_path):
         mad_plots.plot_synthesis_status(mad, included_plots=["display_metamer"])
     anim = mad_plots.animate(mad)
     assert list(anim._iter_gen()) == [0, 2, 4]
+    from difflens.plot import save_animation
+
+    assert save_animation(anim, tmp_path / "mad.gif").stat().st_size > 0
+    pix = anim._fig.axes[axes_idx["plot_pixel_values"]]
+    assert pix.get_title() == "Histogram of pixel values" and "iteration=4" in pix.get_legend().texts[0].get_text()
     fig = mad_plots.display_mad_image_all(mads["mse", "min"], mads["dssim", "min"], mads["mse", "max"],
                                           mads["dssim", "max"], "MSE", "1-SSIM")
     titles = [ax.get_title() for ax in fig.axes]

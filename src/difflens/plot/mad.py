@@ -59,7 +59,7 @@ def plot_loss(mad: "MADCompetition", iteration: int | None = None, axes: Any = N
     if not hasattr(axes, "__iter__"):
         fig = axes.figure
         gs = axes.get_subplotspec().subgridspec(1, 2)
-        axes.remove()
+        axes.set_axis_off()  # kept (hidden) so the indices of fig.axes do not shift
         axes = [fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])]
     i = _iteration_index(mad, iteration)
     series = [(mad.reference_metric_loss, "Reference metric loss"),
@@ -246,7 +246,8 @@ def display_mad_image_all(mad_metric1_min: "MADCompetition", mad_metric2_min: "M
     n1 = metric1_name or _metric_name(mad_metric1_min)
     n2 = metric2_name or _metric_name(mad_metric2_min)
     h, w = mad_metric1_min.image.shape[-2:]
-    fig, axes = plt.subplots(3, 2, figsize=(2 * w * zoom / 72 + 1, 3 * h * zoom / 72 + 1.5), squeeze=False)
+    side = max(3.2, max(h, w) * zoom / 72)  # inches per panel, room for three title lines
+    fig, axes = plt.subplots(3, 2, figsize=(2 * side, 3 * (side + 0.9)), squeeze=False)
     axes = axes.reshape(-1)
     as_rgb = kwargs.get("channel_idx") is None and mad_metric1_min.image.shape[1] > 1
     imshow(mad_metric1_min.image, ax=axes[0], title="Reference image", zoom=zoom, as_rgb=as_rgb, **kwargs)
@@ -256,7 +257,7 @@ def display_mad_image_all(mad_metric1_min: "MADCompetition", mad_metric2_min: "M
     for ax, mad, title in zip(axes[2:], mads, titles):
         m1 = mad.optimized_metric_loss[-1] if mad in mads[:2] else mad.reference_metric_loss[-1]
         m2 = mad.reference_metric_loss[-1] if mad in mads[:2] else mad.optimized_metric_loss[-1]
-        display_mad_image(mad, zoom=zoom, ax=ax, title=f"{title}\n{n1}={float(m1):.4g}, {n2}={float(m2):.4g}",
+        display_mad_image(mad, zoom=zoom, ax=ax, title=f"{title}\n{n1} = {float(m1):.4g}\n{n2} = {float(m2):.4g}",
                           **kwargs)
     for ax in axes[:2]:
         ax.set_axis_off()
