@@ -17,6 +17,7 @@ import torch
 from matplotlib import animation
 
 from .display import imshow
+from .layout import synthesis_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from difflens.synthesize.mad_competition import MADCompetition
@@ -111,38 +112,6 @@ def plot_pixel_values(mad: "MADCompetition", batch_idx: int = 0, channel_idx: in
     return ax
 
 
-def _check_names(values: Any, what: str) -> None:
-    names = list(values.keys()) if isinstance(values, Mapping) else list(values)
-    allowed = (*PANELS, "misc")
-    bad = [v for v in names if v not in allowed]
-    if bad:
-        raise ValueError(f"{what} contained value(s) {bad}! Only {list(allowed)} are permissible!")
-
-
-def _setup_figure(fig: Any, axes_idx: Mapping[str, Any], figsize: Any, included_plots: Sequence[str],
-                  width_ratios: Mapping[str, float]) -> tuple[Any, list, dict]:
-    axes_idx = dict(axes_idx)
-    widths = {"display_mad_image": 1.0, "plot_loss": 2.0, "plot_pixel_values": 1.0, **width_ratios}
-    panels = [p for p in PANELS if p in included_plots]
-    used = {i for v in axes_idx.values() for i in (v if hasattr(v, "__iter__") else [v])}
-    for p in panels:
-        if p not in axes_idx:
-            free = next(i for i in range(len(panels) + len(used) + 1) if i not in used)
-            axes_idx[p] = free
-            used.add(free)
-    if fig is None:
-        ratios = np.array([widths[p] for p in panels])
-        if figsize is None:
-            figsize = ((ratios * 5).sum() + ratios.sum() - 1, 5)
-        fig, axes = plt.subplots(1, len(panels), figsize=figsize,
-                                 gridspec_kw={"width_ratios": ratios / ratios.sum()}, squeeze=False)
-        axes = list(axes[0])
-    else:
-        axes = list(fig.axes)
-    axes_idx["misc"] = [i for i in range(len(fig.axes)) if i not in used]
-    return fig, axes, axes_idx
-
-
 def plot_synthesis_status(mad: "MADCompetition", batch_idx: int = 0, channel_idx: int | None = None,
                           iteration: int | None = None, vrange: Any = "indep1", zoom: float | None = None,
                           fig: Any = None, axes_idx: Mapping[str, Any] | None = None, figsize: Any = None,
@@ -160,10 +129,8 @@ def plot_synthesis_status(mad: "MADCompetition", batch_idx: int = 0, channel_idx
                          "(only last one, with iteration=None)")
     if mad.mad_image.ndim not in (3, 4):
         raise ValueError("plot_synthesis_status() expects 3 or 4d data")
-    axes_idx, width_ratios = dict(axes_idx or {}), dict(width_ratios or {})
-    for values, what in ((included_plots, "included_plots"), (width_ratios, "width_ratios"), (axes_idx, "axes_idx")):
-        _check_names(values, what)
-    fig, axes, axes_idx = _setup_figure(fig, axes_idx, figsize, included_plots, width_ratios)
+    fig, axes, axes_idx = synthesis_axes(fig, axes_idx, figsize, PANELS, included_plots, width_ratios,
+                                         {"display_mad_image": 1.0, "plot_loss": 2.0, "plot_pixel_values": 1.0})
     if "display_mad_image" in included_plots:
         display_mad_image(mad, batch_idx=batch_idx, channel_idx=channel_idx, iteration=iteration,
                           ax=axes[axes_idx["display_mad_image"]], zoom=zoom, vrange=vrange)
