@@ -229,15 +229,15 @@ def test_plots_and_plenoptic_names(tmp_path):
     mads = {}
     for name, (opt, ref, lam) in {"mse": (mse, dssim, 10.0), "dssim": (dssim, mse, 1e5)}.items():
         for mm in ("min", "max"):
-            mads[name, mm] = make(mm, opt, ref, lam)
+            mads[name, mm] = make(mm, opt, ref, lam, img=crop(24))
             run(mads[name, mm], 4, store_progress=2)
     mad = mads["dssim", "min"]
-    fig, axes_idx = mad_plots.plot_synthesis_status(mad, iteration=2, width_ratios={"plot_loss": 3})
+    fig, axes_idx = mad_plots.plot_synthesis_status(mad, iteration=2, width_ratios={"plot_loss": 3}, figsize=(6, 2))
     assert sorted(axes_idx) == ["display_mad_image", "misc", "plot_loss", "plot_pixel_values"]
     assert len(axes_idx["plot_loss"]) == 2 and "iteration=2" in fig.axes[axes_idx["display_mad_image"]].get_title()
     with pytest.raises(ValueError, match="Only"):
         mad_plots.plot_synthesis_status(mad, included_plots=["display_metamer"])
-    anim = mad_plots.animate(mad)
+    anim = mad_plots.animate(mad, figsize=(6, 2))
     assert list(anim._iter_gen()) == [0, 2, 4]
     from difflens.plot import save_animation
 
@@ -251,7 +251,7 @@ def test_plots_and_plenoptic_names(tmp_path):
     fig2 = mad_plots.plot_loss_all(mads["mse", "min"], mads["dssim", "min"], mads["mse", "max"], mads["dssim", "max"])
     assert [ax.get_title() for ax in fig2.axes] == ["dssim", "mse"]
     with pytest.raises(ValueError, match="same image"):
-        other = make(img=crop(48) * 0.5)
+        other = make(img=crop(24) * 0.5)
         mad_plots.plot_loss_all(mads["mse", "min"], other, mads["mse", "max"], mads["dssim", "max"])
     assert pn.synth.mad_competition.plot_loss is mad_plots.plot_loss
     assert pn.synth.mad_competition.MADCompetition is MADCompetition is pn.synth.MADCompetition

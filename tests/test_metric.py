@@ -52,8 +52,9 @@ def test_values_equal_plenoptic_on_bundled_images(pairs, name):
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("pad", [False, "reflect", "circular", "constant", "replicate"])
+@pytest.mark.parametrize("weighted,pad", [(False, False), (False, "reflect"), (False, "circular"),
+                                          (False, "constant"), (False, "replicate"), (True, False),
+                                          (True, "reflect")])
 def test_ssim_equals_plenoptic(pairs, weighted, pad):
     for a, b in pairs[1:3]:
         ours = metric.ssim(a, b, weighted=weighted, pad=pad)
