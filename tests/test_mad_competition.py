@@ -17,17 +17,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import plenoptic as po  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import plenoptic as po
+import pytest
+import torch
+from interrupts import InterruptAt
 
-import difflens.plenoptic_names as pn  # noqa: E402
-from difflens import data, metric  # noqa: E402
-from difflens.engine import Optimization  # noqa: E402
-from difflens.plot import mad as mad_plots  # noqa: E402
-from difflens.synthesize import MADCompetition  # noqa: E402
-from difflens.tools.io import CheckpointError  # noqa: E402
-from interrupts import InterruptAt  # noqa: E402
+import difflens.plenoptic_names as pn
+from difflens import data, metric
+from difflens.engine import Optimization
+from difflens.plot import mad as mad_plots
+from difflens.synthesize import MADCompetition
+from difflens.tools.io import CheckpointError
 
 
 def mse(x, y):

@@ -6,14 +6,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
 
-import difflens.plenoptic_names as po  # noqa: E402
-from difflens.plot import metamer as met_plots  # noqa: E402
-from difflens.plot import save_animation  # noqa: E402
-from difflens.synthesize import Metamer  # noqa: E402
+import difflens.plenoptic_names as po
+from difflens.plot import metamer as met_plots
+from difflens.plot import save_animation
+from difflens.synthesize import Metamer
 
 
 def blur(x):
@@ -43,7 +43,7 @@ def test_metamer_status_into_an_existing_figure_at_given_axes(met):
 
 
 def test_metamer_width_ratios_and_animation_into_a_figure(met, tmp_path):
-    fig, axes_idx = met_plots.plot_synthesis_status(met, included_plots=["display_metamer", "plot_loss"],
+    fig, _ = met_plots.plot_synthesis_status(met, included_plots=["display_metamer", "plot_loss"],
                                                     width_ratios={"plot_loss": 3.0})
     w0, w1 = fig.axes[0].get_subplotspec().get_gridspec().get_width_ratios()
     assert w1 / w0 == pytest.approx(3.0)

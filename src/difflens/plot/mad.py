@@ -9,7 +9,8 @@ minimum and maximum of each metric with the other held fixed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,13 +23,20 @@ from .layout import synthesis_axes
 if TYPE_CHECKING:  # pragma: no cover
     from difflens.synthesize.mad_competition import MADCompetition
 
-__all__ = ["plot_loss", "display_mad_image", "plot_pixel_values", "plot_synthesis_status", "animate",
-           "display_mad_image_all", "plot_loss_all"]
+__all__ = [
+    "animate",
+    "display_mad_image",
+    "display_mad_image_all",
+    "plot_loss",
+    "plot_loss_all",
+    "plot_pixel_values",
+    "plot_synthesis_status",
+]
 
 PANELS = ("display_mad_image", "plot_loss", "plot_pixel_values")
 
 
-def _iteration_index(mad: "MADCompetition", iteration: int | None) -> int:
+def _iteration_index(mad: MADCompetition, iteration: int | None) -> int:
     n = len(mad.losses)
     if iteration is None:
         return n
@@ -38,7 +46,7 @@ def _iteration_index(mad: "MADCompetition", iteration: int | None) -> int:
     return i
 
 
-def _image_at(mad: "MADCompetition", iteration: int | None) -> tuple[torch.Tensor, int]:
+def _image_at(mad: MADCompetition, iteration: int | None) -> tuple[torch.Tensor, int]:
     """The MAD image at ``iteration`` (the nearest stored one at or before it) and its iteration."""
     i = _iteration_index(mad, iteration)
     if i == len(mad.losses):
@@ -50,7 +58,7 @@ def _image_at(mad: "MADCompetition", iteration: int | None) -> tuple[torch.Tenso
     return mad.saved_mad_image[max(k, 0)], iters[max(k, 0)]
 
 
-def plot_loss(mad: "MADCompetition", iteration: int | None = None, axes: Any = None, **kwargs: Any):
+def plot_loss(mad: MADCompetition, iteration: int | None = None, axes: Any = None, **kwargs: Any):
     """Reference and optimised metric per iteration, side by side; a red dot marks ``iteration``.
 
     ``axes``: two axes, or one axes split in two (default the current axes). Returns the last axes.
@@ -73,7 +81,7 @@ def plot_loss(mad: "MADCompetition", iteration: int | None = None, axes: Any = N
     return ax
 
 
-def display_mad_image(mad: "MADCompetition", batch_idx: int = 0, channel_idx: int | None = None,
+def display_mad_image(mad: MADCompetition, batch_idx: int = 0, channel_idx: int | None = None,
                       zoom: float | None = None, iteration: int | None = None, ax: Any = None,
                       title: str | None = None, **kwargs: Any):
     """The MAD image (at a stored ``iteration``) of batch element ``batch_idx``. Returns the axes."""
@@ -90,7 +98,7 @@ def display_mad_image(mad: "MADCompetition", batch_idx: int = 0, channel_idx: in
     return ax
 
 
-def plot_pixel_values(mad: "MADCompetition", batch_idx: int = 0, channel_idx: int | None = None,
+def plot_pixel_values(mad: MADCompetition, batch_idx: int = 0, channel_idx: int | None = None,
                       iteration: int | None = None, ylim: tuple[float, float] | bool = False, ax: Any = None,
                       **kwargs: Any):
     """Histograms of the MAD image's and the reference image's pixel values. Returns the axes."""
@@ -112,7 +120,7 @@ def plot_pixel_values(mad: "MADCompetition", batch_idx: int = 0, channel_idx: in
     return ax
 
 
-def plot_synthesis_status(mad: "MADCompetition", batch_idx: int = 0, channel_idx: int | None = None,
+def plot_synthesis_status(mad: MADCompetition, batch_idx: int = 0, channel_idx: int | None = None,
                           iteration: int | None = None, vrange: Any = "indep1", zoom: float | None = None,
                           fig: Any = None, axes_idx: Mapping[str, Any] | None = None, figsize: Any = None,
                           included_plots: Sequence[str] = PANELS,
@@ -144,7 +152,7 @@ def plot_synthesis_status(mad: "MADCompetition", batch_idx: int = 0, channel_idx
     return fig, axes_idx
 
 
-def animate(mad: "MADCompetition", framerate: int = 10, batch_idx: int = 0, channel_idx: int | None = None,
+def animate(mad: MADCompetition, framerate: int = 10, batch_idx: int = 0, channel_idx: int | None = None,
             zoom: float | None = None, fig: Any = None, axes_idx: Mapping[str, Any] | None = None,
             figsize: Any = None, included_plots: Sequence[str] = PANELS,
             width_ratios: Mapping[str, float] | None = None):
@@ -188,20 +196,20 @@ def _panel(image: torch.Tensor, batch_idx: int, channel_idx: int | None) -> np.n
     return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).clamp(0, 1).numpy()
 
 
-def _check_same_image(mads: Sequence["MADCompetition"]) -> None:
+def _check_same_image(mads: Sequence[MADCompetition]) -> None:
     first = mads[0].image
     for m in mads[1:]:
         if m.image.shape != first.shape or not torch.allclose(m.image, first):
             raise ValueError("All four instances of MADCompetition must have same image!")
 
 
-def _metric_name(mad: "MADCompetition") -> str:
+def _metric_name(mad: MADCompetition) -> str:
     metric = mad.optimized_metric
     return getattr(metric, "__name__", type(metric).__name__)
 
 
-def display_mad_image_all(mad_metric1_min: "MADCompetition", mad_metric2_min: "MADCompetition",
-                          mad_metric1_max: "MADCompetition", mad_metric2_max: "MADCompetition",
+def display_mad_image_all(mad_metric1_min: MADCompetition, mad_metric2_min: MADCompetition,
+                          mad_metric1_max: MADCompetition, mad_metric2_max: MADCompetition,
                           metric1_name: str | None = None, metric2_name: str | None = None,
                           zoom: float = 1, **kwargs: Any):
     """The full MAD set: reference, initial image and the four MAD images, with both metrics' values.
@@ -232,8 +240,8 @@ def display_mad_image_all(mad_metric1_min: "MADCompetition", mad_metric2_min: "M
     return fig
 
 
-def plot_loss_all(mad_metric1_min: "MADCompetition", mad_metric2_min: "MADCompetition",
-                  mad_metric1_max: "MADCompetition", mad_metric2_max: "MADCompetition",
+def plot_loss_all(mad_metric1_min: MADCompetition, mad_metric2_min: MADCompetition,
+                  mad_metric1_max: MADCompetition, mad_metric2_max: MADCompetition,
                   metric1_name: str | None = None, metric2_name: str | None = None,
                   metric1_kwargs: Mapping[str, Any] | None = None, metric2_kwargs: Mapping[str, Any] | None = None,
                   min_kwargs: Mapping[str, Any] | None = None, max_kwargs: Mapping[str, Any] | None = None,

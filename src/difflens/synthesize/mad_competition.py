@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -201,7 +202,7 @@ class MADCompetition:
     def _snapshot(self) -> Tensor:
         return self.mad_image.detach().clone()
 
-    def setup(self, optimizer: Any = None, scheduler: Any = None) -> "MADCompetition":
+    def setup(self, optimizer: Any = None, scheduler: Any = None) -> MADCompetition:
         """Build :attr:`optimization` (called by the first :meth:`synthesize`; only once).
 
         ``optimizer``: an optimiser over ``[self.mad_image]``, an optimiser class, or a factory
@@ -351,7 +352,7 @@ class MADCompetition:
         return None if self.optimization is None else self.optimization.scheduler
 
     # ------------------------------------------------------ devices and files
-    def to(self, *args: Any, **kwargs: Any) -> "MADCompetition":
+    def to(self, *args: Any, **kwargs: Any) -> MADCompetition:
         """Move and/or cast (``to(device)``, ``to(dtype)``, ``to(device, dtype)``) images, metrics, optimiser state."""
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
         for a in args:
@@ -410,7 +411,7 @@ class MADCompetition:
 
     def load(self, path: str | os.PathLike, map_location: Any = None, *, optimizer: Any = None,
              scheduler: Any = None, tensor_equality_atol: float = 1e-8,
-             tensor_equality_rtol: float = 1e-5) -> "MADCompetition":
+             tensor_equality_rtol: float = 1e-5) -> MADCompetition:
         """Restore a :meth:`save` file into this object, built with the same arguments.
 
         Synthesis then resumes with :meth:`synthesize`, equal to an uninterrupted run. As in
