@@ -8,7 +8,9 @@ module, above both, puts them together under plenoptic's names:
 - ``synthesize`` and ``synth``: :mod:`difflens.synthesize` whose ``metamer`` and
   ``eigendistortion`` also carry the plotting functions of
   :mod:`difflens.plot.metamer` and :mod:`difflens.plot.eigendistortion`;
-- ``simulate`` and ``simul``, ``data``, ``tools``, ``imshow``, ``animshow``, ``pyrshow``,
+- ``synth.mad_competition``: :mod:`difflens.synthesize.mad_competition` with the plots of
+  :mod:`difflens.plot.mad`;
+- ``simulate`` and ``simul``, ``data``, ``metric``, ``tools``, ``imshow``, ``animshow``, ``pyrshow``,
   ``to_numpy``, ``load_images``: difflens's own.
 
 ``import difflens as po`` gives the same ``po.synth`` and ``po.simul``, but its
@@ -19,17 +21,19 @@ from __future__ import annotations
 
 import types
 
-from difflens import data, simulate, tools  # noqa: F401  (plenoptic's names)
+from difflens import data, metric, simulate, tools  # noqa: F401  (plenoptic's names)
 from difflens.data.images import load_images  # noqa: F401
 from difflens.plot import animshow, imshow, pyrshow  # noqa: F401
 from difflens.plot import eigendistortion as _plot_eig
+from difflens.plot import mad as _plot_mad
 from difflens.plot import metamer as _plot_met
 from difflens.synthesize import eigendistortion as _eig
+from difflens.synthesize import mad_competition as _mad
 from difflens.synthesize import metamer as _met
 
 from difflens.tools.signal import to_numpy  # noqa: F401
 
-__all__ = ["synthesize", "synth", "simulate", "simul", "data", "tools", "imshow", "animshow", "pyrshow",
+__all__ = ["synthesize", "synth", "simulate", "simul", "data", "metric", "tools", "imshow", "animshow", "pyrshow",
            "to_numpy",
            "load_images"]
 
@@ -47,5 +51,7 @@ synth.metamer = _merged("difflens.synth.metamer", _met, _plot_met)
 synth.eigendistortion = _merged("difflens.synth.eigendistortion", _eig, _plot_eig)
 synth.Metamer = _met.Metamer
 synth.Eigendistortion = _eig.Eigendistortion
+synth.mad_competition = _merged("difflens.synth.mad_competition", _mad, _plot_mad)
+synth.MADCompetition = _mad.MADCompetition
 synthesize = synth
 simul = simulate

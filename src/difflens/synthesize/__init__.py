@@ -1,4 +1,4 @@
-"""Synthesis methods that probe a model: metamers and eigendistortions.
+"""Synthesis methods that probe a model: metamers, eigendistortions and MAD competition.
 
 Their plots are in :mod:`difflens.plot`; plenoptic's spelling
 ``po.synth.metamer.plot_loss`` works through :mod:`difflens.plenoptic_names`.
@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from difflens.tools.lazy import lazy_exports
 
 _EXPORTS = {
-    "Metamer": "metamer", "Eigendistortion": "eigendistortion",
-    "metamer": ".metamer", "eigendistortion": ".eigendistortion",
+    "Metamer": "metamer", "Eigendistortion": "eigendistortion", "MADCompetition": "mad_competition",
+    "metamer": ".metamer", "eigendistortion": ".eigendistortion", "mad_competition": ".mad_competition",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
