@@ -47,10 +47,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
     from . import cli as cli, data as data, draw as draw, dynamics as dynamics, engine as engine
-    from . import gp as gp, plot as plot, simulate as simulate, studies as studies
+    from . import gp as gp, metric as metric, plot as plot, simulate as simulate, studies as studies
     from . import synthesize as synthesize, tools as tools
     from .data.images import load_images as load_images
     from .plenoptic_names import simul as simul, synth as synth
-    from .plot import animshow as animshow, imshow as imshow
+    from .plot import animshow as animshow, imshow as imshow, pyrshow as pyrshow
     from .studies.sweep import sweep as sweep
     from .tools.signal import to_numpy as to_numpy

@@ -36,6 +36,6 @@ if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the 
         list_images as list_images, load_image as load_image, camera as camera,
         astronaut as astronaut, brick as brick, gravel as gravel,
     )
-    from .noise import pink_noise as pink_noise, white_noise as white_noise
+    from .noise import add_noise as add_noise, pink_noise as pink_noise, white_noise as white_noise
     from .digits import load_digits as load_digits
     from .idx import mnist as mnist, emnist as emnist, read_idx as read_idx, write_idx as write_idx

@@ -16,6 +16,7 @@ __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
-    from . import metamer as metamer, eigendistortion as eigendistortion
+    from . import metamer as metamer, eigendistortion as eigendistortion, mad_competition as mad_competition
+    from .mad_competition import MADCompetition as MADCompetition
     from .metamer import Metamer as Metamer
     from .eigendistortion import Eigendistortion as Eigendistortion
