@@ -9,6 +9,12 @@
 >>> bool(abs(mean[0] - np.sin(2.5)) < 0.1 and std[0] < 0.2)
 True
 
+Two front ends share the linear algebra: :class:`GaussianProcess` (a
+``torch.nn.Module`` owning and fitting its kernel, with the kernels above) and
+:class:`GaussianProcessRegressor` (scikit-learn's estimator conventions, with the
+kernels of :mod:`difflens.gp.sklearn_kernels`, whose ``RBF``/``Matern``/``Sum``/
+``Product`` take scikit-learn's arguments and so live in that module).
+
 See docs/gp.md.
 """
 
@@ -28,6 +34,18 @@ from .kernels import (
     White,
     kernel_from_spec,
 )
+from .regressor import ConvergenceWarning, GaussianProcessRegressor, KernelNotPositiveDefiniteError
+from .sklearn_kernels import (
+    CompoundKernel,
+    ConstantKernel,
+    DotProduct,
+    Exponentiation,
+    ExpSineSquared,
+    Hyperparameter,
+    PairwiseKernel,
+    RationalQuadratic,
+    WhiteKernel,
+)
 from .linalg import (
     JitterWarning,
     NotPositiveDefiniteError,
@@ -36,6 +54,9 @@ from .linalg import (
 )
 
 __all__ = [
+    "CompoundKernel", "ConstantKernel", "ConvergenceWarning", "DotProduct", "ExpSineSquared", "Exponentiation",
+    "GaussianProcessRegressor", "Hyperparameter", "KernelNotPositiveDefiniteError", "PairwiseKernel",
+    "RationalQuadratic", "WhiteKernel",
     "RBF", "Brownian", "Constant", "GaussianProcess", "JitterWarning", "Kernel", "Linear", "Matern",
     "NotFittedError", "NotPositiveDefiniteError", "Periodic", "Product", "SquaredExponential", "Sum", "White",
     "cholesky_jittered", "kernel_from_spec", "log_marginal_likelihood",
