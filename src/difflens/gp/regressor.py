@@ -253,8 +253,11 @@ class GaussianProcessRegressor:
         return self
 
     def _lml(self, kernel: Kernel, theta: Tensor) -> Tensor:
-        K = kernel.evaluate(self._X, None, theta, fused=True)
-        return log_marginal_likelihood(K, self._noise, self._Y, _EXACT, False)
+        K, white = kernel.evaluate_split(self._X, theta)
+        if K is None:
+            K = self._X.new_zeros(self._X.shape[0], self._X.shape[0])
+        noise = self._noise if white is None else self._noise + white
+        return log_marginal_likelihood(K, noise, self._Y, _EXACT, False)
 
     def _optimize(self, kernel: Kernel) -> np.ndarray:
         bounds = kernel.bounds

@@ -300,6 +300,16 @@ class Kernel:
     def _eval(self, X: Tensor, Y: Tensor | None, theta: Tensor, fused: bool) -> Tensor:
         return self._matrix(X, Y, self._theta_dict(theta), fused)
 
+    def evaluate_split(self, X: Tensor, theta: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """``k(X)`` as ``(K, noise)`` with ``K + noise * I == k(X)``: white-noise terms of sums come back as
+        the scalar ``noise`` (None if there are none) instead of a dense diagonal; ``K`` is None when
+        nothing else remains. Used by the likelihood, where a scalar shift costs nothing."""
+        self._check_dims(X)
+        return self._eval_split(X, theta)
+
+    def _eval_split(self, X: Tensor, theta: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        return self._eval(X, None, theta, True), None
+
     def _matrix(self, X: Tensor, Y: Tensor | None, p: dict[str, Tensor], fused: bool) -> Tensor:
         raise NotImplementedError  # pragma: no cover - abstract
 
@@ -471,6 +481,9 @@ class WhiteKernel(Kernel):
     def _diag_t(self, X, p):
         return p["noise_level"].to(X) * torch.ones(X.shape[0], dtype=X.dtype, device=X.device)
 
+    def _eval_split(self, X, theta):
+        return None, self._theta_dict(theta)["noise_level"].to(X).reshape(())
+
 
 class RBF(_LengthScaleMixin, Kernel):
     """Squared exponential ``exp(-|x - y|^2 / (2 length_scale^2))`` (no variance: multiply by a constant)."""
@@ -497,6 +510,13 @@ class RBF(_LengthScaleMixin, Kernel):
         if fused and self._kind is not None:
             return stationary_matrix(a, b, torch.zeros((), dtype=X.dtype, device=X.device), self._kind)
         return self._profile(sqdist(a, b))
+
+    def _eval_times(self, X, Y, theta, fused, log_scale: Tensor) -> Tensor:
+        """``exp(log_scale) * k(X, Y)`` in one pass (the fused operator takes the scale)."""
+        if fused and self._kind is not None:
+            a, b = self._scaled(X, Y, self._theta_dict(theta))
+            return stationary_matrix(a, b, log_scale, self._kind)
+        return log_scale.exp() * self._eval(X, Y, theta, fused)
 
     def __repr__(self) -> str:
         return f"RBF(length_scale={_fmt(np.asarray(self.length_scale, dtype=float))})"
@@ -715,6 +735,13 @@ class Sum(KernelOperator):
     def _eval(self, X, Y, theta, fused):
         return self._combine(*self._parts(X, Y, theta, fused))
 
+    def _eval_split(self, X, theta):
+        n1 = self.k1.n_dims
+        (K1, n1_), (K2, n2_) = self.k1._eval_split(X, theta[:n1]), self.k2._eval_split(X, theta[n1:])
+        K = K2 if K1 is None else (K1 if K2 is None else K1 + K2)
+        noise = n2_ if n1_ is None else (n1_ if n2_ is None else n1_ + n2_)
+        return K, noise
+
     def __repr__(self) -> str:
         return f"{self.k1!r} + {self.k2!r}"
 
@@ -727,6 +754,15 @@ class Product(KernelOperator):
         return a * b
 
     def _eval(self, X, Y, theta, fused):
+        n1 = self.k1.n_dims
+        for c, other, th_c, th_o in ((self.k1, self.k2, theta[:n1], theta[n1:]),
+                                     (self.k2, self.k1, theta[n1:], theta[:n1])):
+            # constant * kernel: one scaled pass (none at all for the fused stationary kernels)
+            if isinstance(c, ConstantKernel) and type(c)._matrix is ConstantKernel._matrix:
+                log_c = c._theta_dict(th_c)["constant_value"].to(X).reshape(()).log()
+                if isinstance(other, RBF):
+                    return other._eval_times(X, Y, th_o, fused, log_c)
+                return log_c.exp() * other._eval(X, Y, th_o, fused)
         return self._combine(*self._parts(X, Y, theta, fused))
 
     def __repr__(self) -> str:
