@@ -29,28 +29,59 @@ def _numpy(z: Tensor) -> np.ndarray:
     return z.detach().to("cpu", torch.float64).numpy()
 
 
-def _value(z: np.ndarray, nu: float) -> np.ndarray:
-    from scipy.special import gamma, kv
+def _log_kv_upward(nu: float, z: np.ndarray) -> np.ndarray:
+    """``log K_nu(z)`` by the stable upward recurrence ``K_(m+1) = K_(m-1) + (2m / z) K_m`` from the
+    fractional order, rescaled as it goes: for large orders, where ``K_nu`` overflows a double."""
+    from scipy.special import kve
 
-    out = np.ones_like(z)
+    mu = nu - math.floor(nu)
+    steps = int(round(nu - mu))
+    k0, k1 = kve(mu, z), kve(mu + 1.0, z)  # e^z K: the common factor e^z leaves the recurrence unchanged
+    log_scale = np.zeros_like(z)
+    if steps == 0:
+        return np.log(k0) - z
+    for j in range(1, steps):
+        k0, k1 = k1, k0 + (2.0 * (mu + j) / z) * k1
+        big = k1 > 1e200
+        if big.any():
+            log_scale[big] += np.log(k1[big])
+            k0[big] /= k1[big]
+            k1[big] = 1.0
+    return np.log(k1) + log_scale - z
+
+
+def _log_kv(nu: float, z: np.ndarray) -> np.ndarray:
+    """``log K_nu(z)`` for ``z > 0`` (``K_-nu = K_nu``)."""
+    from scipy.special import kve
+
+    nu = abs(nu)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        out = np.log(kve(nu, z)) - z
+    bad = ~np.isfinite(out)
+    if bad.any():
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out[bad] = _log_kv_upward(nu, z[bad])
+    return out
+
+
+def _scaled(z: np.ndarray, nu: float, order: float, empty: float) -> np.ndarray:
+    """``2^(1 - nu) / Gamma(nu) * z^nu * K_order(z)`` in log space (no overflow), ``empty`` at ``z = 0``."""
+    from scipy.special import gammaln
+
+    out = np.full_like(z, empty)
     pos = z > 0
     zp = z[pos]
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        v = (2.0 ** (1.0 - nu) / gamma(nu)) * zp ** nu * kv(nu, zp)
-    out[pos] = np.where(np.isfinite(v), v, 0.0)  # z^nu overflows only where K_nu(z) underflowed to 0
+    with np.errstate(over="ignore", under="ignore"):
+        out[pos] = np.exp((1.0 - nu) * math.log(2.0) - gammaln(nu) + nu * np.log(zp) + _log_kv(order, zp))
     return out
+
+
+def _value(z: np.ndarray, nu: float) -> np.ndarray:
+    return _scaled(z, nu, nu, 1.0)
 
 
 def _slope(z: np.ndarray, nu: float) -> np.ndarray:
-    from scipy.special import gamma, kv
-
-    out = np.zeros_like(z)
-    pos = z > 0
-    zp = z[pos]
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        v = -(2.0 ** (1.0 - nu) / gamma(nu)) * zp ** nu * kv(nu - 1.0, zp)
-    out[pos] = np.where(np.isfinite(v), v, 0.0)
-    return out
+    return -_scaled(z, nu, nu - 1.0, 0.0)
 
 
 class _MaternProfile(torch.autograd.Function):
