@@ -18,8 +18,8 @@ kernels of :mod:`difflens.gp.sklearn_kernels`, whose ``RBF``/``Matern``/``Sum``/
 See docs/gp.md.
 """
 
-from .inputs import NotFittedError
 from .exact import GaussianProcess
+from .inputs import NotFittedError
 from .kernels import (
     RBF,
     Brownian,
@@ -34,6 +34,12 @@ from .kernels import (
     White,
     kernel_from_spec,
 )
+from .linalg import (
+    JitterWarning,
+    NotPositiveDefiniteError,
+    cholesky_jittered,
+    log_marginal_likelihood,
+)
 from .regressor import ConvergenceWarning, GaussianProcessRegressor, KernelNotPositiveDefiniteError
 from .sklearn_kernels import (
     CompoundKernel,
@@ -46,18 +52,36 @@ from .sklearn_kernels import (
     RationalQuadratic,
     WhiteKernel,
 )
-from .linalg import (
-    JitterWarning,
-    NotPositiveDefiniteError,
-    cholesky_jittered,
-    log_marginal_likelihood,
-)
 
 __all__ = [
-    "CompoundKernel", "ConstantKernel", "ConvergenceWarning", "DotProduct", "ExpSineSquared", "Exponentiation",
-    "GaussianProcessRegressor", "Hyperparameter", "KernelNotPositiveDefiniteError", "PairwiseKernel",
-    "RationalQuadratic", "WhiteKernel",
-    "RBF", "Brownian", "Constant", "GaussianProcess", "JitterWarning", "Kernel", "Linear", "Matern",
-    "NotFittedError", "NotPositiveDefiniteError", "Periodic", "Product", "SquaredExponential", "Sum", "White",
-    "cholesky_jittered", "kernel_from_spec", "log_marginal_likelihood",
+    "RBF",
+    "Brownian",
+    "CompoundKernel",
+    "Constant",
+    "ConstantKernel",
+    "ConvergenceWarning",
+    "DotProduct",
+    "ExpSineSquared",
+    "Exponentiation",
+    "GaussianProcess",
+    "GaussianProcessRegressor",
+    "Hyperparameter",
+    "JitterWarning",
+    "Kernel",
+    "KernelNotPositiveDefiniteError",
+    "Linear",
+    "Matern",
+    "NotFittedError",
+    "NotPositiveDefiniteError",
+    "PairwiseKernel",
+    "Periodic",
+    "Product",
+    "RationalQuadratic",
+    "SquaredExponential",
+    "Sum",
+    "White",
+    "WhiteKernel",
+    "cholesky_jittered",
+    "kernel_from_spec",
+    "log_marginal_likelihood",
 ]

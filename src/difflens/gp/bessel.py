@@ -35,7 +35,7 @@ def _log_kv_upward(nu: float, z: np.ndarray) -> np.ndarray:
     from scipy.special import kve
 
     mu = nu - math.floor(nu)
-    steps = int(round(nu - mu))
+    steps = round(nu - mu)
     k0, k1 = kve(mu, z), kve(mu + 1.0, z)  # e^z K: the common factor e^z leaves the recurrence unchanged
     log_scale = np.zeros_like(z)
     if steps == 0:

@@ -46,9 +46,23 @@ from .bessel import matern_profile
 from .stationary import stationary_matrix
 
 __all__ = [
-    "RBF", "BoundsWarning", "check_in_bounds", "CompoundKernel", "ConstantKernel", "DotProduct", "ExpSineSquared", "Exponentiation",
-    "Hyperparameter", "Kernel", "KernelOperator", "Matern", "PairwiseKernel", "Product",
-    "RationalQuadratic", "Sum", "WhiteKernel",
+    "RBF",
+    "BoundsWarning",
+    "CompoundKernel",
+    "ConstantKernel",
+    "DotProduct",
+    "ExpSineSquared",
+    "Exponentiation",
+    "Hyperparameter",
+    "Kernel",
+    "KernelOperator",
+    "Matern",
+    "PairwiseKernel",
+    "Product",
+    "RationalQuadratic",
+    "Sum",
+    "WhiteKernel",
+    "check_in_bounds",
 ]
 
 _DEFAULT_BOUNDS = (1e-5, 1e5)
@@ -72,7 +86,7 @@ class Hyperparameter(namedtuple("Hyperparameter", ("name", "value_type", "bounds
             fixed = isinstance(bounds, str) and bounds == "fixed"
         return super().__new__(cls, name, value_type, bounds, n_elements, fixed)
 
-    def __eq__(self, other: Any) -> bool:
+    def __eq__(self, other: object) -> bool:
         return (isinstance(other, Hyperparameter) and self.name == other.name
                 and self.value_type == other.value_type and np.all(self.bounds == other.bounds)
                 and self.n_elements == other.n_elements and self.fixed == other.fixed)
@@ -391,7 +405,7 @@ class Kernel:
     def __pow__(self, b: Any) -> Exponentiation:
         return Exponentiation(self, b)
 
-    def __eq__(self, other: Any) -> bool:
+    def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):
             return False
         a, b = self.get_params(deep=False), other.get_params(deep=False)
@@ -874,7 +888,7 @@ class CompoundKernel(Kernel):
             i += g.shape[-1]
         return K, dK
 
-    def __eq__(self, other: Any) -> bool:
+    def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and len(self.kernels) == len(other.kernels) and all(
             a == b for a, b in zip(self.kernels, other.kernels))
 

@@ -8,7 +8,9 @@ installed scikit-learn, so the tests check difflens against scikit-learn's tools
 
 from sklearn.base import clone  # scikit-learn's clone must work on difflens objects
 from sklearn.gaussian_process.kernels import _approx_fprime  # the tests' numerical derivative
-from sklearn.gaussian_process.tests._mini_sequence_kernel import MiniSeqKernel  # string inputs: out of scope
+from sklearn.gaussian_process.tests._mini_sequence_kernel import (
+    MiniSeqKernel,  # string inputs: out of scope
+)
 
 from difflens.gp import ConvergenceWarning, GaussianProcessRegressor
 from difflens.gp.sklearn_kernels import (
