@@ -7,6 +7,8 @@ from the same hyperparameters (lengthscale 1, variance 1, noise 1e-2), in
 float64 on CPU, with the same number of restarts (default 0):
 
 - difflens: ``GaussianProcess(SquaredExponential(...), noise_variance=1e-2)``, L-BFGS.
+- regressor: difflens's ``GaussianProcessRegressor`` given scikit-learn's kernel and ``alpha``
+  (difflens's own ``ConstantKernel * RBF + WhiteKernel``), L-BFGS on the engine.
 - scikit-learn: ``ConstantKernel(1) * RBF(...) + WhiteKernel(1e-2)``, L-BFGS-B, alpha=1e-10.
 - GPyTorch: ``ScaleKernel(RBFKernel(ard))`` + ``GaussianLikelihood``, 50 Adam steps
   (lr 0.1), then ``eval()`` prediction (its documented exact-GP recipe).
@@ -66,6 +68,26 @@ def run_difflens(X, y, Xt, restarts: int, seed: int):
     hp = gp.kernel.hyperparameters()
     info = f"{gp.fit_info_['evaluations']} evals"
     return seconds, mean, (hp["lengthscale"].reshape(-1).numpy(), float(hp["variance"]), float(gp.noise_variance.detach())), info
+
+
+def run_regressor(X, y, Xt, restarts: int, seed: int):
+    """difflens's scikit-learn-convention estimator, with the very kernel and alpha given to scikit-learn."""
+    from difflens.gp import GaussianProcessRegressor, WhiteKernel
+    from difflens.gp.sklearn_kernels import RBF, ConstantKernel
+
+    dim = X.shape[1]
+    kernel = ConstantKernel(1.0) * RBF(np.ones(dim) if dim > 1 else 1.0) + WhiteKernel(1e-2)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gpr = GaussianProcessRegressor(kernel, alpha=1e-10, n_restarts_optimizer=restarts,
+                                       random_state=seed).fit(X, y)
+        mean, _std = gpr.predict(Xt, return_std=True)
+    seconds = time.perf_counter() - t0
+    k = gpr.kernel_
+    hp = (np.atleast_1d(k.k1.k2.length_scale), float(k.k1.k1.constant_value), float(k.k2.noise_level) + 1e-10)
+    evals = gpr.optimization.history.seconds if gpr.optimization is not None else 0.0
+    return seconds, mean, hp, f"sklearn API, engine {evals:.2f} s"
 
 
 def run_sklearn(X, y, Xt, restarts: int, seed: int):
@@ -131,14 +153,17 @@ def run_gpytorch(X, y, Xt, restarts: int, seed: int, steps: int = 50):
     return seconds, mean.numpy(), hp, f"{steps} Adam steps"
 
 
-RUNNERS = {"difflens": run_difflens, "sklearn": run_sklearn, "gpytorch": run_gpytorch}
+RUNNERS = {"difflens": run_difflens, "regressor": run_regressor, "sklearn": run_sklearn,
+           "gpytorch": run_gpytorch}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[500, 2000], help="training set sizes N")
     p.add_argument("--dims", type=int, nargs="+", default=[1, 5], help="input dimensions D")
-    p.add_argument("--peers", nargs="*", default=["sklearn", "gpytorch"], choices=["sklearn", "gpytorch"])
+    p.add_argument("--peers", nargs="*", default=["regressor", "sklearn", "gpytorch"],
+                   choices=["regressor", "sklearn", "gpytorch"],
+                   help="rows after difflens's GaussianProcess; 'regressor' is difflens's GaussianProcessRegressor")
     p.add_argument("--restarts", type=int, default=0, help="optimizer restarts, the same for every library")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
@@ -159,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, torch threads {torch.get_num_threads()}, "
           f"restarts {args.restarts}, "
           f"{args.n_test} test points, float64 CPU", flush=True)
+    ratios: dict[tuple[int, int], dict[str, float]] = {}
     header = f"{'D':>2} {'N':>6} {'library':9} {'seconds':>9} {'LML':>12} {'test RMSE':>10} {'x difflens':>10}  notes"
     print(header)
     print("-" * len(header))
@@ -171,9 +197,14 @@ def main(argv: list[str] | None = None) -> int:
                 lml = exact_lml(X, y, torch.as_tensor(ls) if dim > 1 else float(ls[0]), var, noise)
                 rmse = float(np.sqrt(np.mean((np.asarray(mean) - ft) ** 2)))
                 ours = ours or seconds
+                ratios.setdefault((dim, n), {})[name] = seconds
                 ratio = f"{seconds / ours:10.2f}"
                 print(f"{dim:>2} {n:>6} {name:9} {seconds:9.2f} {lml:12.3f} {rmse:10.4f} {ratio}  {note}",
                       flush=True)
+    for (dim, n), t in ratios.items():
+        if "sklearn" in t and "regressor" in t:
+            print(f"D={dim} N={n}: scikit-learn / GaussianProcessRegressor = {t['sklearn'] / t['regressor']:.2f}x, "
+                  f"scikit-learn / GaussianProcess = {t['sklearn'] / t['difflens']:.2f}x")
     return 0
 
 

@@ -9,11 +9,17 @@
 >>> bool(abs(mean[0] - np.sin(2.5)) < 0.1 and std[0] < 0.2)
 True
 
+Two front ends share the linear algebra: :class:`GaussianProcess` (a
+``torch.nn.Module`` owning and fitting its kernel, with the kernels above) and
+:class:`GaussianProcessRegressor` (scikit-learn's estimator conventions, with the
+kernels of :mod:`difflens.gp.sklearn_kernels`, whose ``RBF``/``Matern``/``Sum``/
+``Product`` take scikit-learn's arguments and so live in that module).
+
 See docs/gp.md.
 """
 
-from .inputs import NotFittedError
 from .exact import GaussianProcess
+from .inputs import NotFittedError
 from .kernels import (
     RBF,
     Brownian,
@@ -34,9 +40,48 @@ from .linalg import (
     cholesky_jittered,
     log_marginal_likelihood,
 )
+from .regressor import ConvergenceWarning, GaussianProcessRegressor, KernelNotPositiveDefiniteError
+from .sklearn_kernels import (
+    CompoundKernel,
+    ConstantKernel,
+    DotProduct,
+    Exponentiation,
+    ExpSineSquared,
+    Hyperparameter,
+    PairwiseKernel,
+    RationalQuadratic,
+    WhiteKernel,
+)
 
 __all__ = [
-    "RBF", "Brownian", "Constant", "GaussianProcess", "JitterWarning", "Kernel", "Linear", "Matern",
-    "NotFittedError", "NotPositiveDefiniteError", "Periodic", "Product", "SquaredExponential", "Sum", "White",
-    "cholesky_jittered", "kernel_from_spec", "log_marginal_likelihood",
+    "RBF",
+    "Brownian",
+    "CompoundKernel",
+    "Constant",
+    "ConstantKernel",
+    "ConvergenceWarning",
+    "DotProduct",
+    "ExpSineSquared",
+    "Exponentiation",
+    "GaussianProcess",
+    "GaussianProcessRegressor",
+    "Hyperparameter",
+    "JitterWarning",
+    "Kernel",
+    "KernelNotPositiveDefiniteError",
+    "Linear",
+    "Matern",
+    "NotFittedError",
+    "NotPositiveDefiniteError",
+    "PairwiseKernel",
+    "Periodic",
+    "Product",
+    "RationalQuadratic",
+    "SquaredExponential",
+    "Sum",
+    "White",
+    "WhiteKernel",
+    "cholesky_jittered",
+    "kernel_from_spec",
+    "log_marginal_likelihood",
 ]

@@ -74,7 +74,8 @@ def _restore(params: list[Tensor], values: list[Tensor]) -> None:
 
 
 def fit_hyperparameters(gp: GaussianProcess, params: list[Tensor],
-                        generator: torch.Generator | None = None) -> dict[str, Any]:
+                        generator: torch.Generator | None = None,
+                        starts: list[list[Tensor]] | None = None) -> dict[str, Any]:
     """Maximise ``gp``'s LML over ``params`` (raw, log-space tensors) in place; returns a summary.
 
     Runs ``1 + gp.n_restarts`` L-BFGS runs (the first from the current values,
@@ -83,6 +84,9 @@ def fit_hyperparameters(gp: GaussianProcess, params: list[Tensor],
     the kernel matrix cannot be factorised stops there with a warning and keeps
     the best point it had found.
 
+    ``starts``: explicit starting points of the extra runs (one list of tensors like
+    ``params`` per run), used instead of ``gp.n_restarts`` random ones.
+
     The engine of the best run becomes ``gp.optimization``. The summary is
     ``{"lml", "evaluations", "runs", "seconds"}``; ``seconds`` sums the engines'
     ``history.seconds`` over all runs (the likelihood evaluations happen inside them).
@@ -90,14 +94,17 @@ def fit_hyperparameters(gp: GaussianProcess, params: list[Tensor],
     from difflens.engine import GradientNorm, LossChange, NonFiniteLossError, Optimization
 
     initial = [p.detach().clone() for p in params]
-    if gp.n_restarts:
+    n_restarts = gp.n_restarts if starts is None else len(starts)
+    if n_restarts and starts is None:
         generator = default_generator(generator)
     runs: list[dict[str, Any]] = []
     best_value, best_params, best_opt = math.inf, None, None
     evaluations, seconds = 0, 0.0
-    for run in range(gp.n_restarts + 1):
+    for run in range(n_restarts + 1):
         if run == 0:
             _restore(params, initial)
+        elif starts is not None:
+            _restore(params, starts[run - 1])
         else:
             _restore(params, [v + (torch.rand(v.shape, generator=generator, dtype=v.dtype, device=generator.device)
                                    * 2 - 1).to(v.device) * gp.restart_range for v in initial])

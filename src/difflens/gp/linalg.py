@@ -163,12 +163,20 @@ def _blas_threads(n: int):
 class _LML(torch.autograd.Function):
     @staticmethod
     def forward(ctx, K: Tensor, noise: Tensor, y: Tensor, jitters: tuple, warn: bool):  # type: ignore[override]
-        L, jitter = cholesky_jittered(K, jitters, warn=warn, shift=float(noise))
-        alpha = torch.cholesky_solve(y.unsqueeze(-1), L).squeeze(-1)
-        n = y.shape[0]
-        lml = -0.5 * (y @ alpha) - L.diagonal().log().sum() - 0.5 * n * math.log(2 * math.pi)
+        if noise.ndim:  # one noise variance per sample: add it to the diagonal
+            K = K.clone()
+            K.diagonal().add_(noise)
+            shift = 0.0
+        else:
+            shift = float(noise)
+        L, jitter = cholesky_jittered(K, jitters, warn=warn, shift=shift)
+        Y = y.reshape(y.shape[0], -1)
+        alpha = torch.cholesky_solve(Y, L)
+        n, t = Y.shape
+        lml = -0.5 * (Y * alpha).sum() - t * L.diagonal().log().sum() - 0.5 * n * t * math.log(2 * math.pi)
         ctx.save_for_backward(L, alpha)
         ctx.jitter = jitter
+        ctx.noise_shape = noise.shape
         return lml
 
     @staticmethod
@@ -176,20 +184,23 @@ class _LML(torch.autograd.Function):
         L, alpha = ctx.saved_tensors
         if not (ctx.needs_input_grad[0] or ctx.needs_input_grad[1]):
             return None, None, None, None, None
-        # dLML/dK = (alpha alpha^T - K^-1) / 2. With only the lower triangle T of K^-1,
-        # use G = alpha alpha^T / 2 - T + diag(T) / 2: it is not symmetric, but its inner
+        # dLML/dK = (alpha alpha^T - t K^-1) / 2 for t outputs. With only the lower triangle T of
+        # K^-1, use G = alpha alpha^T / 2 - t T + t diag(T) / 2: it is not symmetric, but its inner
         # product with any symmetric dK (every kernel matrix) equals that of the full G.
         lower_only = _use_scipy(L)
         W = cholesky_inverse(L, lower_only=lower_only)
         g = float(grad)
-        G = torch.outer(alpha * (0.5 * g), alpha)
+        t = alpha.shape[1]
+        G = (alpha * (0.5 * g)) @ alpha.mT
         if lower_only:
-            G.sub_(W, alpha=g)
-            G.diagonal().add_(W.diagonal(), alpha=0.5 * g)
+            G.sub_(W, alpha=g * t)
+            G.diagonal().add_(W.diagonal(), alpha=0.5 * g * t)
         else:
-            G.sub_(W, alpha=0.5 * g)
+            G.sub_(W, alpha=0.5 * g * t)
         del W
-        gnoise = G.diagonal().sum() if ctx.needs_input_grad[1] else None
+        gnoise = None
+        if ctx.needs_input_grad[1]:
+            gnoise = G.diagonal().clone() if len(ctx.noise_shape) else G.diagonal().sum()
         return (G if ctx.needs_input_grad[0] else None), gnoise, None, None, None
 
 
@@ -197,12 +208,18 @@ def log_marginal_likelihood(K: Tensor, noise: Tensor | float, y: Tensor, jitters
                             warn: bool = True) -> Tensor:
     """``log N(y | 0, K + noise I)`` for ``K`` (N, N) symmetric, ``y`` (N,); a scalar tensor.
 
+    ``y`` may also be (N, T): T independent outputs sharing the kernel (the sum of
+    their LMLs); ``noise`` may be a scalar or an (N,) tensor of per-sample variances.
+
     Differentiable in ``K`` and ``noise`` (one Cholesky forward, one ``potri``
     backward). The gradient with respect to ``K`` is the symmetric matrix
     ``(alpha alpha^T - (K + noise I)^-1) / 2``, correct for symmetric
     perturbations of ``K`` (every kernel matrix is one).
     """
     noise = torch.as_tensor(noise, dtype=K.dtype, device=K.device)
-    if y.ndim != 1 or K.shape != (y.shape[0], y.shape[0]):
-        raise ValueError(f"need K of shape (N, N) and y of shape (N,), got {tuple(K.shape)} and {tuple(y.shape)}")
+    if y.ndim not in (1, 2) or K.shape != (y.shape[0], y.shape[0]):
+        raise ValueError(f"need K of shape (N, N) and y of shape (N,) or (N, T), got {tuple(K.shape)} and "
+                         f"{tuple(y.shape)}")
+    if noise.ndim and noise.shape != (y.shape[0],):
+        raise ValueError(f"noise must be a scalar or of shape (N,) = ({y.shape[0]},), got {tuple(noise.shape)}")
     return _LML.apply(K, noise, y, tuple(jitters), warn)
