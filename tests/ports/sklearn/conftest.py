@@ -1,4 +1,4 @@
-"""scikit-learn test ports: the ``peer_port`` marker and the out-of-scope cases, each with its reason."""
+"""scikit-learn test ports: the out-of-scope cases, each with its reason (``peer_port`` is registered in pyproject.toml)."""
 
 import pytest
 
@@ -17,10 +17,6 @@ KNOWN_REFERENCE_ERRORS = {
     "PairwiseKernel gradient is that same forward difference"
     for i in (21, 22)  # PairwiseKernel(metric="polynomial") and (metric="poly")
 }
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "peer_port: a mechanical port of a peer library's own tests")
 
 
 def pytest_collection_modifyitems(config, items):
