@@ -53,12 +53,13 @@ def test_var4d_fits_the_window_and_beats_background():
     hmm = lorenz63_sakov2012(6, burn_in=1)
     data = simulate(hmm, 2, torch.Generator().manual_seed(0))
     B = climatology(hmm, 200, torch.Generator().manual_seed(1))
-    v = Var4D(B, 0.1, lag=2, inner=10)
-    r = v.run(hmm, data.truth, data.obs)
-    assert v.optimization is not None and v.optimization.iteration == 1
-    assert float(r.rmse_a.mean()) < float(r.rmse_f.mean())
-    assert float(r.rmse_a.mean()) < 1.2
-    with pytest.raises(ValueError, match="lag and inner"):
+    for incremental in (True, False):
+        v = Var4D(B, 0.1, lag=2, inner=10, incremental=incremental)
+        r = v.run(hmm, data.truth, data.obs)
+        assert v.optimization is not None and v.optimization.iteration == 1
+        assert float(r.rmse_a.mean()) < float(r.rmse_f.mean())
+        assert float(r.rmse_a.mean()) < 1.2
+    with pytest.raises(ValueError, match="lag, inner and outer"):
         Var4D(B, 0.1, lag=0)
 
 
