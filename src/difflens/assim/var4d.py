@@ -60,6 +60,9 @@ class Var4D:
     lag: observations in the window (cycles). inner: L-BFGS iterations per minimisation (one engine iteration).
     outer: outer loops (re-linearisations) of the incremental formulation.
     incremental: the incremental formulation (default) or L-BFGS on the nonlinear cost.
+    observations: ``"all"`` (default) the window's ``lag`` observations, each observation thus entering ``lag``
+        windows; ``"newest"`` only the window's newest one, so each enters once and the window only carries the
+        background forward to it (DAPPER's ``Var4D``).
 
     Attributes
     ----------
@@ -68,7 +71,10 @@ class Var4D:
     """
 
     def __init__(self, B: Tensor, xB: float = 0.1, lag: int = 4, inner: int = 20, outer: int = 3,
-                 incremental: bool = True) -> None:
+                 incremental: bool = True, observations: str = "all") -> None:
+        if observations not in ("all", "newest"):
+            raise ValueError(f"observations must be 'all' or 'newest', got {observations!r}")
+        self.observations = observations
         if not (math.isfinite(xB) and xB > 0):
             raise ValueError(f"xB must be finite and > 0, got {xB}")
         if int(lag) < 1 or int(inner) < 1 or int(outer) < 1:
@@ -88,6 +94,8 @@ class Var4D:
             x = x0
             for j in range(ys.shape[1]):
                 x = model.forecast(x)
+                if self.observations == "newest" and j < ys.shape[1] - 1:
+                    continue
                 dy = ys[:, j] - x @ H.T
                 J = J + 0.5 * ((dy @ Ri) * dy).sum(-1)
             return J
@@ -110,6 +118,8 @@ class Var4D:
                 for j in range(ys.shape[1]):
                     x, M = tangent_linear(model, x)
                     G = M if G is None else M @ G                               # (X, D, D) = dM_j/dx0
+                    if self.observations == "newest" and j < ys.shape[1] - 1:
+                        continue
                     innov.append((ys[:, j] - x @ H.T) @ LRi)                     # whitened: R^-1 = LRi LRi^T
                     HG.append(LRi.T @ H @ G @ LB)                               # in v: dx = LB v
             d = torch.stack(innov, 1)                                           # (X, L, p)
