@@ -53,12 +53,13 @@ def test_var4d_fits_the_window_and_beats_background():
     hmm = lorenz63_sakov2012(6, burn_in=1)
     data = simulate(hmm, 2, torch.Generator().manual_seed(0))
     B = climatology(hmm, 200, torch.Generator().manual_seed(1))
-    v = Var4D(B, 0.1, lag=2, inner=10)
-    r = v.run(hmm, data.truth, data.obs)
-    assert v.optimization is not None and v.optimization.iteration == 1
-    assert float(r.rmse_a.mean()) < float(r.rmse_f.mean())
-    assert float(r.rmse_a.mean()) < 1.2
-    with pytest.raises(ValueError, match="lag and inner"):
+    for incremental in (True, False):
+        v = Var4D(B, 0.1, lag=2, inner=10, incremental=incremental)
+        r = v.run(hmm, data.truth, data.obs)
+        assert v.optimization is not None and v.optimization.iteration == 1
+        assert float(r.rmse_a.mean()) < float(r.rmse_f.mean())
+        assert float(r.rmse_a.mean()) < 1.2
+    with pytest.raises(ValueError, match="lag, inner and outer"):
         Var4D(B, 0.1, lag=0)
 
 
@@ -93,7 +94,7 @@ def test_emulator_model_window_state():
     assert torch.isfinite(r.mean_a).all()
 
 
-TINY = {"experiments": 1, "cycles": 20, "extkf_cycles": 10, "var4d_cycles": 2, "l96_cycles": 12,
+TINY = {"experiments": 1, "cycles": 20, "extkf_cycles": 10, "var4d_cycles": 2, "ienks_cycles": 10, "l96_cycles": 12,
         "climatology_cycles": 50, "pf_particles": 20, "emulator_iterations": 5, "emulator_hidden": 8,
         "emulator_cycles": 10, "gp_points": 30, "gp_long_points": 50}
 
@@ -104,7 +105,7 @@ def test_study_tiny_run(tmp_path):
     first = run_study("assim", tmp_path / "a", seed=0, settings=TINY, verbose=False).record()
     m = json.loads((tmp_path / "a" / "metrics.json").read_text())
     for key in ("rmse_a_var3d", "rmse_a_extkf", "rmse_a_enkf_sqrt_n10", "rmse_a_enkf_pertobs_n10", "rmse_a_pf_n20",
-                "rmse_a_var4d", "rmse_a_letkf_n7_l96", "rmse_a_enkf_sqrt_n10_emulator"):
+                "rmse_a_var4d", "rmse_a_ienks_n10", "rmse_a_letkf_n7_l96", "rmse_a_enkf_sqrt_n10_emulator"):
         assert key in m and m[key] > 0, key
     assert m["ssgp_max_mean_error"] < 1e-8
     from difflens.studies.context import TIMING_KEY

@@ -6,7 +6,8 @@
 * :func:`kalman_filter`, :func:`rts_smoother` (linear-Gaussian, batched).
 * :class:`EnKF` (``"sqrt"``: the ETKF, or ``"pertobs"``), :class:`LETKF`, :class:`ExtKF`,
   :class:`Var3D`, :class:`ParticleFilter`, cycled by :func:`run_filter`;
-  :class:`Var4D` (strong-constraint 4D-Var on the engine with L-BFGS).
+  :class:`Var4D` (strong-constraint 4D-Var on the engine with L-BFGS); :class:`IEnKS` (iterative
+  ensemble Kalman smoother, Gauss-Newton in ensemble space).
 * :class:`EmulatorModel`: a trained difflens emulator as the forecast model (augmented window state).
 * :class:`StateSpaceGP`: a Matérn GP over time solved by the Kalman filter and RTS smoother in O(N).
 * :class:`AssimResult`, :func:`confidence_interval`: DAPPER's statistics (time-mean RMSE and spread).
@@ -26,6 +27,7 @@ _EXPORTS = {
     "run_filter": "filters", "gaspari_cohn": "filters", "random_rotation": "filters",
     "tangent_linear": "filters",
     "Var4D": "var4d",
+    "IEnKS": "ienks",
     "EmulatorModel": "emulated",
     "StateSpaceGP": "ssgp",
 }
@@ -53,5 +55,6 @@ if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the 
         tangent_linear as tangent_linear,
     )
     from .var4d import Var4D as Var4D
+    from .ienks import IEnKS as IEnKS
     from .emulated import EmulatorModel as EmulatorModel
     from .ssgp import StateSpaceGP as StateSpaceGP

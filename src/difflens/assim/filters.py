@@ -38,7 +38,8 @@ class FilterDivergenceError(FloatingPointError):
         self.cycle, self.experiments = cycle, experiments
 
 
-def _ensemble_moments(model, E: Tensor) -> tuple[Tensor, Tensor]:
+def ensemble_moments(model, E: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean ``(X, d)`` and spread ``sqrt(mean_i var_i)`` ``(X,)`` of an ensemble ``(X, N, D)`` in physical units."""
     P = model.physical(E)
     return P.mean(-2), P.var(-2).mean(-1).sqrt()
 
@@ -55,7 +56,7 @@ def random_rotation(X: int, N: int, generator: torch.Generator, dtype=torch.floa
     return basis @ full @ basis.T
 
 
-def _post_process(E: Tensor, infl: float, rot: bool, generator: torch.Generator) -> Tensor:
+def post_process(E: Tensor, infl: float, rot: bool, generator: torch.Generator) -> Tensor:
     """DAPPER's ``post_process``: multiplicative inflation of the anomalies, then an optional random rotation."""
     if infl == 1.0 and not rot:
         return E
@@ -66,13 +67,15 @@ def _post_process(E: Tensor, infl: float, rot: bool, generator: torch.Generator)
     return mu + A
 
 
-def _check_ensemble_size(N: int, minimum: int = 2) -> int:
+def check_ensemble_size(N: int, minimum: int = 2) -> int:
+    """``N`` as an int, or a ``ValueError`` if it is below ``minimum``."""
     if int(N) < minimum:
         raise ValueError(f"the ensemble needs N >= {minimum} members, got {N}")
     return int(N)
 
 
-def _check_infl(infl: float) -> float:
+def check_inflation(infl: float) -> float:
+    """``infl`` as a float, or a ``ValueError`` unless it is finite and >= 1."""
     infl = float(infl)
     if not (math.isfinite(infl) and infl >= 1.0):
         raise ValueError(f"inflation must be finite and >= 1, got {infl}")
@@ -92,7 +95,7 @@ class _Ensemble:
         return model.forecast(E)
 
     def moments(self, model, E: Tensor) -> tuple[Tensor, Tensor]:
-        return _ensemble_moments(model, E)
+        return ensemble_moments(model, E)
 
 
 class EnKF(_Ensemble):
@@ -101,7 +104,8 @@ class EnKF(_Ensemble):
     Parameters
     ----------
     kind: ``"sqrt"`` (deterministic square-root ETKF) or ``"pertobs"`` (stochastic, perturbed
-        observations, centred as DAPPER's).
+        observations: ``N`` draws of ``N(0, R)`` centred on their mean and rescaled by ``sqrt(N / (N - 1))``
+        so that centring does not shrink their variance, as DAPPER's ``mean0``).
     N: members. infl: multiplicative inflation of the analysis anomalies (>= 1).
     rot: apply a random mean-preserving rotation to the analysis anomalies (DAPPER's ``rot=True``).
     """
@@ -109,7 +113,7 @@ class EnKF(_Ensemble):
     def __init__(self, kind: str = "sqrt", N: int = 10, infl: float = 1.0, rot: bool = False) -> None:
         if kind not in ("sqrt", "pertobs"):
             raise ValueError(f"kind must be 'sqrt' or 'pertobs', got {kind!r}")
-        self.kind, self.N, self.infl, self.rot = kind, _check_ensemble_size(N), _check_infl(infl), bool(rot)
+        self.kind, self.N, self.infl, self.rot = kind, check_ensemble_size(N), check_inflation(infl), bool(rot)
         self.name = f"EnKF {kind} N={self.N}"
 
 
@@ -127,7 +131,7 @@ class EnKF(_Ensemble):
         if self.kind == "pertobs":
             LR = torch.linalg.cholesky(R)
             D = torch.randn(*Eo.shape, generator=generator, dtype=E.dtype) @ LR.T
-            D = D - D.mean(-2, keepdim=True)
+            D = (D - D.mean(-2, keepdim=True)) * math.sqrt(N / (N - 1))          # centred, variance kept
             C = Y.transpose(-1, -2) @ Y + (N - 1) * R                       # (X, p, p)
             KT = torch.linalg.solve(C, Y.transpose(-1, -2) @ A)              # (X, p, D) = K^T
             E = E + (y.unsqueeze(-2) + D - Eo) @ KT
@@ -141,7 +145,7 @@ class EnKF(_Ensemble):
             T = (V * torch.sqrt((N - 1) / lam).unsqueeze(-2)) @ V.transpose(-1, -2)
             w = dy @ YRi.transpose(-1, -2) @ Pw                              # (X, 1, N)
             E = mu + w @ A + T @ A
-        return _post_process(E, self.infl, self.rot, generator)
+        return post_process(E, self.infl, self.rot, generator)
 
 
 def ETKF(N: int = 10, infl: float = 1.0, rot: bool = False) -> EnKF:
@@ -174,7 +178,7 @@ class LETKF(_Ensemble):
     def __init__(self, N: int = 7, radius: float = 4.0, infl: float = 1.0, rot: bool = False) -> None:
         if not (math.isfinite(radius) and radius > 0):
             raise ValueError(f"radius must be finite and > 0, got {radius}")
-        self.N, self.radius, self.infl, self.rot = _check_ensemble_size(N), float(radius), _check_infl(infl), rot
+        self.N, self.radius, self.infl, self.rot = check_ensemble_size(N), float(radius), check_inflation(infl), rot
         self.name = f"LETKF N={self.N} r={radius:g}"
         self._taper = None
 
@@ -220,7 +224,7 @@ class LETKF(_Ensemble):
         G = w + T                                                             # (X, d, N, N): rows new members
         Ai = A.transpose(-1, -2).unsqueeze(-1)                                # (X, d, N, 1): site i's anomalies
         E = mu + (G @ Ai).squeeze(-1).transpose(-1, -2)
-        return _post_process(E, self.infl, self.rot, generator)
+        return post_process(E, self.infl, self.rot, generator)
 
 
 @dataclass
@@ -255,7 +259,7 @@ class ExtKF:
     """
 
     def __init__(self, infl: float = 1.0) -> None:
-        self.infl = _check_infl(infl)
+        self.infl = check_inflation(infl)
         self.name = "ExtKF"
 
     def init(self, model, X: int, generator: torch.Generator) -> _Gaussian:
@@ -328,6 +332,7 @@ class Var3D:
 class _Particles:
     E: Tensor     # (X, N, D)
     logw: Tensor  # (X, N), normalised: logsumexp = 0
+    analysis: tuple[Tensor, Tensor] | None = None  # (mean, spread) of the weighted ensemble before resampling
 
 
 class ParticleWeightsError(FloatingPointError):
@@ -338,25 +343,46 @@ class ParticleWeightsError(FloatingPointError):
         self.cycle, self.experiments = cycle, experiments
 
 
+def _weighted_moments(P: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+    """Weighted mean ``(X, d)`` and spread ``(X,)`` of particles ``(X, N, d)`` with weights ``(X, N)``; the
+    variance is unbiased by ``1 / (1 - sum w^2)`` (reliability weights), kept finite for one heavy particle."""
+    wu = w.unsqueeze(-1)
+    mu = (wu * P).sum(-2)
+    unbias = (1 - w.pow(2).sum(-1, keepdim=True)).clamp_min(1.0 / w.shape[-1])
+    var = (wu * (P - mu.unsqueeze(-2)) ** 2).sum(-2) / unbias
+    return mu, var.mean(-1).sqrt()
+
+
 class ParticleFilter:
     """The bootstrap particle filter (DAPPER's ``PartFilt``), with systematic resampling and regularisation.
 
     Weights are kept as logarithms (normalised by log-sum-exp), so they do not
     underflow however far the particles are from the observation; only when
     every log-weight of an experiment is ``-inf`` or NaN is a
-    :class:`ParticleWeightsError` raised. When the effective sample size
-    ``1 / sum w^2`` falls below ``NER * N`` the experiment is resampled
-    (systematic) and every particle is jittered by ``reg * h * C^(1/2) z``:
-    ``C`` the weighted ensemble covariance, ``h = (4 / (N (D + 2)))^(1 / (D + 4))``
-    the Silverman bandwidth (DAPPER's ``auto_bandw``).
+    :class:`ParticleWeightsError` raised. The analysis (mean and spread) is the
+    weighted ensemble right after Bayes' rule, before any resampling (DAPPER's
+    ``rmse.a``). When the effective sample size ``1 / sum w^2`` is at or below
+    ``NER * N`` the experiment is resampled (systematic) and the particles that
+    were drawn more than once (``jitter="duplicates"``, DAPPER's ``nuj=True``;
+    ``"all"``: every particle) are jittered by ``reg * h * z``, ``z ~ N(0, C)``:
+    ``C`` the weighted ensemble covariance (unbiased; the equally weighted one
+    if a single particle holds all the weight), ``h = N^(-1 / (D + 4))`` (Scott's
+    rule, DAPPER's ``auto_bandw``).
+
+    Parameters
+    ----------
+    N: particles. reg: jitter scale (>= 0; DAPPER's suggested 2.4 for N = 100, 0.9 for N = 800).
+    NER: resampling threshold as a fraction of ``N``, in (0, 1]. jitter: ``"duplicates"`` or ``"all"``.
     """
 
-    def __init__(self, N: int = 100, reg: float = 1.0, NER: float = 0.5) -> None:
+    def __init__(self, N: int = 100, reg: float = 1.0, NER: float = 0.5, jitter: str = "duplicates") -> None:
         if not 0 < float(NER) <= 1:
             raise ValueError(f"NER must be in (0, 1], got {NER}")
         if not (math.isfinite(reg) and reg >= 0):
             raise ValueError(f"reg must be finite and >= 0, got {reg}")
-        self.N, self.reg, self.NER = _check_ensemble_size(N), float(reg), float(NER)
+        if jitter not in ("duplicates", "all"):
+            raise ValueError(f"jitter must be 'duplicates' or 'all', got {jitter!r}")
+        self.N, self.reg, self.NER, self.jitter = check_ensemble_size(N), float(reg), float(NER), jitter
         self.name = f"PF N={self.N}"
         self.cycle: int | None = None
         self.resampled = 0
@@ -372,13 +398,11 @@ class ParticleFilter:
         return _Particles(model.forecast(s.E), s.logw)
 
     def moments(self, model, s: _Particles) -> tuple[Tensor, Tensor]:
-        """``(mean (X, d), spread (X,))`` in physical units: the estimate and its RMS spread."""
-        P = model.physical(s.E)
-        w = s.logw.exp().unsqueeze(-1)
-        mu = (w * P).sum(-2)
-        unbias = (1 - w.squeeze(-1).pow(2).sum(-1, keepdim=True)).clamp_min(1.0 / w.shape[-2])  # one heavy particle
-        var = (w * (P - mu.unsqueeze(-2)) ** 2).sum(-2) / unbias
-        return mu, var.mean(-1).sqrt()
+        """``(mean (X, d), spread (X,))`` in physical units: the estimate and its RMS spread
+        (the analysis taken before resampling, when one was stored)."""
+        if s.analysis is not None:
+            return s.analysis
+        return _weighted_moments(model.physical(s.E), s.logw.exp())
 
     def assimilate(self, model, s: _Particles, y: Tensor, generator: torch.Generator) -> _Particles:
         """Reweight the particles by observations ``y`` ``(X, p)``; resample and jitter where the
@@ -398,25 +422,36 @@ class ParticleFilter:
                                        "stronger regularisation)", self.cycle, ex)
         logw = logw - norm
         w = logw.exp()
+        analysis = _weighted_moments(model.physical(s.E), w)
         X, N, D = s.E.shape
         n_eff = 1.0 / w.pow(2).sum(-1)
-        need = n_eff < self.NER * N                                            # (X,)
+        need = n_eff <= self.NER * N                                           # (X,)
         if not bool(need.any()):
-            return _Particles(s.E, logw)
+            return _Particles(s.E, logw, analysis)
         self.resampled += int(need.sum())
-        # systematic resampling, all experiments at once
+        # the jitter covariance: weighted (or, for one particle holding all the weight, equal) weights
+        degenerate = (1 - w.amax(-1, keepdim=True)) < 1e-10
+        wc = torch.where(degenerate, torch.full_like(w, 1.0 / N), w)
+        mu = (wc.unsqueeze(-1) * s.E).sum(-2, keepdim=True)
+        A = s.E - mu
+        unbias = 1.0 / (1 - wc.pow(2).sum(-1))                                # N_eff / (N_eff - 1)
+        C = (wc.unsqueeze(-1) * A).transpose(-1, -2) @ A * unbias[:, None, None]   # (X, D, D)
+        lam, V = torch.linalg.eigh(0.5 * (C + C.transpose(-1, -2)))
+        C12 = V * lam.clamp_min(0).sqrt().unsqueeze(-2)                       # C = C12 C12^T
+        h = N ** (-1.0 / (D + 4))
+        # systematic resampling, all experiments at once (indices come out sorted)
         u = (torch.rand(X, 1, generator=generator, dtype=w.dtype) + torch.arange(N, dtype=w.dtype)) / N
         cw = torch.cumsum(w, -1)
         cw[:, -1] = 1.0
         idx = torch.searchsorted(cw, u).clamp_max(N - 1)
-        mu = (w.unsqueeze(-1) * s.E).sum(-2, keepdim=True)
-        C12 = (w / (1 - w.pow(2).sum(-1, keepdim=True)).clamp_min(1.0 / N)).sqrt().unsqueeze(-1) * (s.E - mu)   # (X, N, D)
-        h = (4.0 / (N * (D + 2))) ** (1.0 / (D + 4))
-        jitter = self.reg * h * (torch.randn(X, N, N, generator=generator, dtype=w.dtype) @ C12)
-        E_new = torch.gather(s.E, 1, idx.unsqueeze(-1).expand(X, N, D)) + jitter
+        z = torch.randn(X, N, D, generator=generator, dtype=w.dtype) @ C12.transpose(-1, -2)
+        if self.jitter == "duplicates":
+            dup = (idx == idx.roll(1, -1)) | (idx == idx.roll(-1, -1))
+            z = z * dup.unsqueeze(-1)
+        E_new = torch.gather(s.E, 1, idx.unsqueeze(-1).expand(X, N, D)) + self.reg * h * z
         E = torch.where(need[:, None, None], E_new, s.E)
         logw = torch.where(need[:, None], torch.full_like(logw, -math.log(N)), logw)
-        return _Particles(E, logw)
+        return _Particles(E, logw, analysis)
 
 
 def check_observations(model, obs: Tensor) -> Tensor:

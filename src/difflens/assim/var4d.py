@@ -7,11 +7,24 @@ start and the cost, for every experiment at once (a ``(X,)`` loss)::
     J(x0) = 1/2 |x0 - x_b|^2_{B^-1} + 1/2 sum_j |y_j - H M_j(x0)|^2_{R^-1}
 
 with ``M_j`` ``j`` cycles of the forecast model (RK4 of the true equations, or
-an emulator: the gradient is autograd through either). The analysis at cycle
-``k`` is ``M_lag(x0*)``, the end of the optimal trajectory (it uses no
-observation after ``k``: a filter estimate, comparable with the filters'). The
-background of the next window is the current optimum moved one cycle:
-``x_b = M_1(x0*)``. ``B = xB * B``; the reported spread is that of ``B``.
+an emulator). Two ways to minimise it:
+
+* ``incremental=True`` (default; the operational formulation, Courtier et al.
+  1994, and DAPPER's Gauss-Newton ``Var4D``): ``outer`` times, run the
+  trajectory from the current ``x0`` and its tangent linear models
+  ``G_j = dM_j/dx0`` (autograd through the integrator,
+  :func:`~difflens.assim.tangent_linear`), then minimise the quadratic
+  incremental cost in ``dx = B^(1/2) v`` with L-BFGS on the engine
+  (``.optimization``) and move ``x0 += dx``.
+* ``incremental=False``: L-BFGS on the engine directly on the nonlinear cost,
+  the gradient by autograd through every integrator step of the window (one
+  engine iteration of up to ``inner`` L-BFGS iterations; several times slower).
+
+The analysis at cycle ``k`` is ``M_lag(x0*)``, the end of the optimal
+trajectory (it uses no observation after ``k``: a filter estimate, comparable
+with the filters'). The background of the next window is the current optimum
+moved one cycle: ``x_b = M_1(x0*)`` (DAPPER's cycling). ``B = xB * B``; the
+reported spread is that of ``B``.
 """
 
 from __future__ import annotations
@@ -30,31 +43,48 @@ from .stats import AssimResult
 __all__ = ["Var4D"]
 
 
+def _lbfgs(inner: int):
+    def make(params):
+        return torch.optim.LBFGS(params, lr=1.0, max_iter=inner, max_eval=2 * inner, history_size=20,
+                                 tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+    return make
+
+
 class Var4D:
     """Strong-constraint 4D-Var (see the module notes), batched over experiments.
 
     Parameters
     ----------
     B: ``(D, D)`` SPD background covariance (e.g. :func:`~difflens.assim.climatology`), scaled by ``xB``.
-    lag: observations in the window (cycles). inner: L-BFGS iterations per window (one engine iteration).
+    lag: observations in the window (cycles). inner: L-BFGS iterations per minimisation (one engine iteration).
+    outer: outer loops (re-linearisations) of the incremental formulation.
+    incremental: the incremental formulation (default) or L-BFGS on the nonlinear cost.
+    observations: ``"all"`` (default) the window's ``lag`` observations, each observation thus entering ``lag``
+        windows; ``"newest"`` only the window's newest one, so each enters once and the window only carries the
+        background forward to it (DAPPER's ``Var4D``).
 
     Attributes
     ----------
-    optimization: the :class:`~difflens.engine.Optimization` of the latest window (one per window:
-        each window is a new minimisation, and L-BFGS's memory must not mix two cost functions).
+    optimization: the :class:`~difflens.engine.Optimization` of the latest minimisation (one per window and
+        outer loop: each is a new cost function, and L-BFGS's memory must not mix two of them).
     """
 
-    def __init__(self, B: Tensor, xB: float = 0.1, lag: int = 4, inner: int = 20) -> None:
+    def __init__(self, B: Tensor, xB: float = 0.1, lag: int = 4, inner: int = 20, outer: int = 3,
+                 incremental: bool = True, observations: str = "all") -> None:
+        if observations not in ("all", "newest"):
+            raise ValueError(f"observations must be 'all' or 'newest', got {observations!r}")
+        self.observations = observations
         if not (math.isfinite(xB) and xB > 0):
             raise ValueError(f"xB must be finite and > 0, got {xB}")
-        if int(lag) < 1 or int(inner) < 1:
-            raise ValueError(f"lag and inner must be >= 1, got {lag} and {inner}")
+        if int(lag) < 1 or int(inner) < 1 or int(outer) < 1:
+            raise ValueError(f"lag, inner and outer must be >= 1, got {lag}, {inner} and {outer}")
         self.B = check_spd(B, "background covariance B") * float(xB)
-        self.lag, self.inner = int(lag), int(inner)
+        self.lag, self.inner, self.outer, self.incremental = int(lag), int(inner), int(outer), bool(incremental)
         self.name = f"4D-Var lag={self.lag}"
         self.optimization: Optimization | None = None
 
-    def _minimise(self, model, xb: Tensor, ys: Tensor, Bi: Tensor, Ri: Tensor) -> Tensor:
+    def _minimise_full(self, model, xb: Tensor, ys: Tensor, Bi: Tensor, Ri: Tensor) -> Tensor:
         x0 = xb.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
         H = model.H.to(xb)
 
@@ -64,17 +94,48 @@ class Var4D:
             x = x0
             for j in range(ys.shape[1]):
                 x = model.forecast(x)
+                if self.observations == "newest" and j < ys.shape[1] - 1:
+                    continue
                 dy = ys[:, j] - x @ H.T
                 J = J + 0.5 * ((dy @ Ri) * dy).sum(-1)
             return J
 
-        def lbfgs(params):
-            return torch.optim.LBFGS(params, lr=1.0, max_iter=self.inner, max_eval=2 * self.inner,
-                                     tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
-
-        self.optimization = Optimization([x0], cost, optimizer=lbfgs, stop_rules=[], record_change=False)
+        self.optimization = Optimization([x0], cost, optimizer=_lbfgs(self.inner), stop_rules=[],
+                                         record_change=False)
         self.optimization.run(1)
         return x0.detach()
+
+    def _minimise_incremental(self, model, xb: Tensor, ys: Tensor, LB: Tensor, LRi: Tensor) -> Tensor:
+        from .filters import tangent_linear
+
+        H = model.H.to(xb)
+        xr = xb.clone()
+        for _ in range(self.outer):
+            # the trajectory from xr and its tangent linear models, by autograd through the integrator
+            x, G = xr, None
+            innov, HG = [], []
+            with torch.enable_grad():
+                for j in range(ys.shape[1]):
+                    x, M = tangent_linear(model, x)
+                    G = M if G is None else M @ G                               # (X, D, D) = dM_j/dx0
+                    if self.observations == "newest" and j < ys.shape[1] - 1:
+                        continue
+                    innov.append((ys[:, j] - x @ H.T) @ LRi)                     # whitened: R^-1 = LRi LRi^T
+                    HG.append(LRi.T @ H @ G @ LB)                               # in v: dx = LB v
+            d = torch.stack(innov, 1)                                           # (X, L, p)
+            S = torch.stack(HG, 1)                                              # (X, L, p, D)
+            c = torch.linalg.solve_triangular(LB, (xr - xb).unsqueeze(-1), upper=False).squeeze(-1)
+            v = xr.new_zeros(xr.shape).requires_grad_(True)
+
+            def cost() -> Tensor:
+                r = d - (S @ v[:, None, :, None]).squeeze(-1)
+                return 0.5 * (v + c).pow(2).sum(-1) + 0.5 * r.pow(2).sum((-1, -2))
+
+            self.optimization = Optimization([v], cost, optimizer=_lbfgs(self.inner), stop_rules=[],
+                                             record_change=False)
+            self.optimization.run(1)
+            xr = xr + v.detach() @ LB.T
+        return xr
 
     def run(self, hmm, truth: Tensor, obs: Tensor, *, model=None) -> AssimResult:
         """Cycle 4D-Var through ``obs`` ``(X, K, p)``; returns an :class:`~difflens.assim.AssimResult`.
@@ -82,7 +143,7 @@ class Var4D:
         The first ``lag - 1`` cycles use the windows available so far (1, 2, ... observations).
         NaN or inf observations raise a ``ValueError`` naming the experiment and cycle.
         """
-        from .filters import check_observations
+        from .filters import FilterDivergenceError, check_observations
 
         model = hmm if model is None else model
         obs = check_observations(model, obs)
@@ -91,6 +152,8 @@ class Var4D:
             raise ValueError(f"B is {list(self.B.shape)} but the model's state has dimension {model.dim}")
         Bi = torch.cholesky_inverse(torch.linalg.cholesky(self.B))
         Ri = torch.cholesky_inverse(torch.linalg.cholesky(model.R))
+        LB = torch.linalg.cholesky(self.B)
+        LRi = torch.linalg.cholesky(Ri)
         spread = float(model.physical_variance(self.B).mean().sqrt())
         t0 = time.perf_counter()
         start = model.initial_mean().expand(X, -1).clone()   # state at the window start (truth index s)
@@ -106,16 +169,18 @@ class Var4D:
                 for _ in range(k + 1 - s):
                     xf = model.forecast(xf)
             mf.append(model.physical(xf))
-            start = self._minimise(model, start, obs[:, s:k + 1], Bi, Ri)
+            if self.incremental:
+                start = self._minimise_incremental(model, start, obs[:, s:k + 1], LB, LRi)
+            else:
+                start = self._minimise_full(model, start, obs[:, s:k + 1], Bi, Ri)
             with torch.no_grad():
                 xa = start
                 for _ in range(k + 1 - s):
                     xa = model.forecast(xa)
             ma.append(model.physical(xa))
             if not bool(torch.isfinite(xa).all()):
-                from .filters import FilterDivergenceError
-
-                raise FilterDivergenceError(f"4D-Var diverged at cycle {k}", k, [])
+                bad = (~torch.isfinite(xa).all(-1)).nonzero()[:, 0].tolist()
+                raise FilterDivergenceError(f"4D-Var diverged at cycle {k} in experiment(s) {bad[:10]}", k, bad)
         sp = torch.full((X, K), spread, dtype=torch.float64)
         return AssimResult(torch.stack(mf, 1), torch.stack(ma, 1), sp, sp, torch.as_tensor(truth, dtype=torch.float64),
                            hmm.burn_in, time.perf_counter() - t0, self.name)
