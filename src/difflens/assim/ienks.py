@@ -64,14 +64,26 @@ class IEnKS:
 
     Parameters
     ----------
-    N: members. lag: cycles in the data-assimilation window (1: the iEnKF).
-    n_iter: Gauss-Newton (or MDA) iterations per cycle (DAPPER's ``nIter``, default 10).
-    infl: multiplicative inflation of the smoothed anomalies (>= 1). rot: random mean-preserving rotation.
-    mda: multiple data assimilation instead of Gauss-Newton. wtol: stop iterating once ``|dw|^2 < wtol N`` for
-        every experiment (default 0: always ``n_iter`` iterations, as DAPPER).
+    N : int
+        Ensemble members (default 10).
+    lag : int
+        Cycles in the data-assimilation window (1: the iEnKF).
+    n_iter : int
+        Gauss-Newton (or MDA) iterations per cycle (DAPPER's ``nIter``, default 10).
+    infl : float
+        Multiplicative inflation of the smoothed anomalies (>= 1).
+    rot : bool
+        A random mean-preserving rotation of the anomalies.
+    mda : bool
+        Multiple data assimilation instead of Gauss-Newton.
+    wtol : float
+        Stop iterating once ``|dw|^2 < wtol N`` for every experiment (default 0: always
+        ``n_iter`` iterations, as DAPPER).
 
-    State: the window (the ensemble at its start, ``(X, N, D)``, and its length); ``assimilate``
-    leaves the smoothed ensemble at the window's start in ``state.start``.
+    Notes
+    -----
+    The filter state is the window (the ensemble at its start, ``(X, N, D)``, and its length);
+    ``assimilate`` leaves the smoothed ensemble at the window's start in ``state.start``.
 
     Examples
     --------
