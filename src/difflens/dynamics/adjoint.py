@@ -56,18 +56,21 @@ class _Aug:
 
 class _OdeintAdjoint(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, prep, y0_flat, t, adjoint, *params):
+    def forward(ctx, prep, y0, t, adjoint, *params):
+        y0_flat = y0.reshape(-1)
         with torch.no_grad():
             ys = prep.solve(y0_flat)
         ctx.prep, ctx.adjoint = prep, adjoint
         ctx.adjoint_options = adjoint["options"]
         ctx.save_for_backward(t, ys, *params)
-        return ys
+        return ys.reshape(ys.shape[0], *y0.shape)
 
     @staticmethod
     def backward(ctx, grad_ys):
         t, ys, *params = ctx.saved_tensors
         prep, adj = ctx.prep, ctx.adjoint
+        y0_shape = grad_ys.shape[1:]
+        grad_ys = grad_ys.reshape(grad_ys.shape[0], -1)
         st = prep.state
         params = tuple(params)
         aug = _Aug(ys.shape[1], params)
@@ -84,7 +87,8 @@ class _OdeintAdjoint(torch.autograd.Function):
                 y_ = y.detach().requires_grad_(True)
                 fy = F(t_, y_)
                 inputs = (y_,) + params + ((t_,) if t_needs else ())
-                grads = torch.autograd.grad(fy, inputs, -a, allow_unused=True)
+                grads = (torch.autograd.grad(fy, inputs, -a, allow_unused=True) if fy.requires_grad
+                         else (None,) * len(inputs))
             g_y = torch.zeros_like(y) if grads[0] is None else grads[0]
             g_p = [(torch.zeros_like(p) if g is None else g).reshape(-1).to(x.dtype)
                    for g, p in zip(grads[1:1 + len(params)], params)]
@@ -97,6 +101,8 @@ class _OdeintAdjoint(torch.autograd.Function):
             if adj["user_norm"] and st.is_tuple:
                 parts = [parts[0], *[p.reshape(s) for p, s in zip(st.split(parts[1]), st.shapes)],
                          *[p.reshape(s) for p, s in zip(st.split(parts[2]), st.shapes)], *parts[3:]]
+            elif st.plain:
+                parts = [parts[0], parts[1].reshape(st.shapes[0]), parts[2].reshape(st.shapes[0]), *parts[3:]]
             return fn(tuple(parts))
 
         rtol = _aug_tol(adj["rtol"], aug)
@@ -122,7 +128,7 @@ class _OdeintAdjoint(torch.autograd.Function):
         if t_needs:
             t_grads[0] = a_t
         grads_p = [g.reshape(p.shape).to(p.dtype) for g, p in zip(a_p, params)]
-        return (None, a_y, t_grads, None, *grads_p)
+        return (None, a_y.reshape(y0_shape), t_grads, None, *grads_p)
 
 
 def _aug_tol(tol, aug: _Aug):
@@ -209,8 +215,9 @@ def odeint_adjoint(func: Callable, y0, t: Tensor, *, rtol: float | Tensor = 1e-7
     }
     if not user_norm:
         adjoint_options["norm"] = _DefaultAdjointNorm(st, seminorm)
-    y0_flat = st.flatten(y0)
-    ys = _OdeintAdjoint.apply(prep, y0_flat, prep.t, adjoint, *adjoint_params)
+    if st.plain:  # the output comes straight from the autograd node (torchdiffeq's tests read its grad_fn)
+        return _OdeintAdjoint.apply(prep, y0, prep.t, adjoint, *adjoint_params)
+    ys = _OdeintAdjoint.apply(prep, st.flatten(y0), prep.t, adjoint, *adjoint_params)
     return st.unflatten(ys, (ys.shape[0],))
 
 

@@ -24,7 +24,7 @@ from difflens.dynamics.solvers.steps import EventFunction
 __all__ = ["Prepared", "odeint", "odeint_event", "prepare"]
 
 State = Tensor | tuple[Tensor, ...]
-EVENT_MAX_STEPS = 100_000
+EVENT_MAX_STEPS = 10_000
 
 
 class Prepared:

@@ -91,7 +91,7 @@ class RK4ThreeEighths(Tableau):
 class AdaptiveHeun(Tableau):
     """Heun's method with Euler as the embedded estimate: 2(1)."""
 
-    name, order = "adaptive_heun", 2
+    name, order, stability = "adaptive_heun", 2, 1.2  # its Euler estimate pins the step at h |lambda| ~ 0.8
     c, a, b = (0.0, 1.0), ((), (1.0,)), (0.5, 0.5)
     e = (0.5 - 1.0, 0.5)
 
