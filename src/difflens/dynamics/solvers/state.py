@@ -39,6 +39,7 @@ class FlatState:
             self.offsets.append(self.offsets[-1] + s)
         self.device = pieces[0].device
         self.plain = not self.is_tuple and not self.complex[0]
+        self.same_dtype = self.plain and self.dtypes[0] == self.real_dtype
 
     @property
     def n(self) -> int:
@@ -73,11 +74,15 @@ class FlatState:
                 raise ValueError(f"func(t, y){what} returned a derivative of shape {list(p.shape)} for a state of "
                                  f"shape {list(self.shapes[i])}; it must have the state's shape")
         if self.plain:
-            return dy.reshape(-1).to(self.real_dtype)
+            dy = dy.reshape(-1)
+            return dy if dy.dtype == self.real_dtype else dy.to(self.real_dtype)
         return torch.cat([self._piece_flat(i, p) for i, p in enumerate(pieces)])
 
     def unflatten(self, flat: Tensor, lead: tuple[int, ...] = ()):
         """``(*lead, N)`` -> the state structure with leading dims ``lead``."""
+        if self.same_dtype:
+            return flat.view((*lead, *self.shapes[0])) if flat.is_contiguous() else flat.reshape(
+                (*lead, *self.shapes[0]))
         if self.plain:
             return flat.reshape((*lead, *self.shapes[0])).to(self.dtypes[0])
         out = []

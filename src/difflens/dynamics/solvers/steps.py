@@ -18,11 +18,16 @@ __all__ = ["EventFunction", "combine", "explicit_stages", "hermite", "implicit_s
 
 def combine(y: Tensor, ks: list[Tensor], weights, h: float) -> Tensor:
     """``y + h sum_i w_i k_i`` (zero weights skipped; the increment is summed first, then added once)."""
-    acc = None
-    for k, w in zip(ks, weights):
-        if w != 0.0:
-            acc = torch.mul(k, w) if acc is None else acc.add(k, alpha=w)
-    return y.clone() if acc is None else torch.add(y, acc, alpha=h)
+    nz = [(k, w) for k, w in zip(ks, weights) if w != 0.0]
+    if not nz:
+        return y.clone()
+    if len(nz) == 1:
+        return torch.add(y, nz[0][0], alpha=h * nz[0][1])
+    (k0, w0), (k1, w1) = nz[0], nz[1]
+    acc = torch.add(k0 if w0 == 1.0 else k0 * w0, k1, alpha=w1)
+    for k, w in nz[2:]:
+        acc.add_(k, alpha=w)
+    return torch.add(y, acc, alpha=h)
 
 
 def _perturb(c: float, perturb: bool) -> int:
@@ -177,8 +182,24 @@ def locate_event(ev: EventFunction, sign0: Tensor, t0: float, t1: float,
     return hi
 
 
+_WEIGHTS: dict[tuple, list[float]] = {}
+
+
 def lagrange_weights(nodes: list[float], a: float, b: float) -> list[float]:
-    """``w_j = int_a^b L_j(s) ds`` for the Lagrange basis on ``nodes`` (Adams coefficients on any grid)."""
+    """``w_j = int_a^b L_j(s) ds`` for the Lagrange basis on ``nodes`` (Adams coefficients on any grid).
+
+    Computed on the nodes scaled to ``[a, b] -> [0, 1]`` and cached, so a uniform grid costs one lookup.
+    """
+    h = b - a
+    key = tuple(round((x - a) / h, 10) for x in nodes)
+    hit = _WEIGHTS.get(key)
+    if hit is None:
+        hit = _WEIGHTS[key] = _lagrange_unit(list(key))
+    return [w * h for w in hit]
+
+
+def _lagrange_unit(nodes: list[float]) -> list[float]:
+    a, b = 0.0, 1.0
     out = []
     for j, nj in enumerate(nodes):
         p = np.poly1d([1.0])
