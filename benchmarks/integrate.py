@@ -79,7 +79,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--peers", nargs="*", default=["compile", "odeint", "eager", "torchdiffeq", "numpy"])
     p.add_argument("--parts", nargs="*", default=["rk4", "methods", "adjoint"])
-    p.add_argument("--method-batch", type=int, default=256)
+    p.add_argument("--method-batch", type=int, default=64)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
