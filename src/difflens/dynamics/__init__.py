@@ -2,7 +2,9 @@
 
 * systems: :class:`Lorenz63`, :class:`LorenzMonomial` (the seed's monomial form),
   :class:`Lorenz96`, :class:`Rossler` - ``nn.Module`` vector fields ``f(t, x)``.
-* :func:`integrate` (RK4 / dopri5, torchdiffeq's conventions), :class:`StateBlowUpError`.
+* :func:`integrate` (RK4 / dopri5, fast batched paths), :class:`StateBlowUpError`.
+* :func:`odeint`, :func:`odeint_event`, :func:`odeint_adjoint`: torchdiffeq's interface and
+  conventions (tuple/0-d/complex states, 20 methods incl. implicit ones, events, adjoint gradients).
 * data: :func:`make_dataset`, :class:`TrajectoryData`, :func:`ground_truth`.
 * emulators: :class:`fcRNN` (the seed's), :class:`GRUNet`, :class:`LSTMNet`,
   :class:`Emulator`, :func:`make_emulator`; training on the engine:
@@ -22,6 +24,8 @@ _EXPORTS = {
     "LORENZ63_LYAPUNOV": "systems",
     "integrate": "integrators", "rk4_step": "integrators", "StateBlowUpError": "integrators",
     "check_finite_states": "integrators",
+    "odeint": "odeint", "odeint_event": "odeint", "odeint_adjoint": "adjoint",
+    "StiffnessWarning": "solvers",
     "make_dataset": "data", "TrajectoryData": "data", "ground_truth": "data",
     "attractor_initial_conditions": "data",
     "fcRNN": "emulators", "GRUNet": "emulators", "LSTMNet": "emulators", "Emulator": "emulators",

@@ -457,6 +457,19 @@ def _shift_end(f: Field, tk: Tensor, xk: Tensor) -> Tensor:
     return xk + (tk - tk.detach()) * f(tk, xk)
 
 
+def _compiled(f, x0: Tensor, t: Tensor, sub: list[int]) -> Tensor | None:
+    """The torch.compile'd RK4 loop on a uniform grid with a uniform substep count, else None."""
+    from difflens.dynamics.compiled import compiled_rk4
+
+    if not isinstance(f, nn.Module) or len(set(sub)) != 1:
+        return None
+    d = torch.diff(t)
+    if not bool(((d - d[0]).abs() <= 1e-12 * d[0].abs()).all()):
+        return None
+    _first_derivative(f, t[0], x0)
+    return compiled_rk4(f, x0, t, float(d[0]) / sub[0], sub[0])
+
+
 # ----------------------------------------------------------------------------- public
 def integrate(
     f: Field,
@@ -470,6 +483,7 @@ def integrate(
     first_step: float | None = None,
     max_abs: float | None = 1e8,
     script: bool | None = None,
+    compile: bool = False,
 ) -> Tensor:
     """Integrate ``dx/dt = f(t, x)`` from ``x0`` at ``t[0]`` and return the states at all times ``t``.
 
@@ -513,6 +527,12 @@ def integrate(
         states ``(d, B)`` there, and the result is a strided view of that
         buffer; ``f.autonomous = True`` (f ignores ``t``) lets the compiled RK4
         skip the stage-time arithmetic.
+    compile:
+        RK4 only, no gradients, ``f`` with ``forward_cm`` and a uniform ``t``:
+        run the loop compiled by ``torch.compile`` (inductor generates fused C++
+        with the installed compiler). The first call per field type, state
+        shape and step compiles (tens of seconds); later calls are ~3x faster
+        than the TorchScript loop. Anything else falls back to ``script``.
 
     Returns
     -------
@@ -549,7 +569,13 @@ def integrate(
                            first_step, max_abs, script=False)
         return states
     if method == "rk4":
-        return _rk4(f, x0, t, _substeps(t, step_size), script, max_abs)
+        sub = _substeps(t, step_size)
+        if compile and not _needs_grad(f, x0, t):
+            done = _compiled(f, x0, t, sub)
+            if done is not None:
+                check_finite_states(done, t, max_abs)
+                return _from_cm(done, x0.shape)
+        return _rk4(f, x0, t, sub, script, max_abs)
     else:
         if not (rtol > 0 and atol >= 0):
             raise ValueError(f"need rtol > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
