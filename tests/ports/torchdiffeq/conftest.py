@@ -1,8 +1,4 @@
-"""torchdiffeq's ported tests: one thread, and the peer_port mark registered."""
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "peer_port: a mechanical port of a peer library's own tests")
+"""torchdiffeq's ported tests: the cases that fail for a reason outside difflens (``peer_port`` is registered in pyproject.toml)."""
 
 
 # Cases that fail for a reason outside difflens, marked here so the ported files stay as torchdiffeq wrote them.
