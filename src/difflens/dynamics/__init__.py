@@ -52,6 +52,9 @@ if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the 
         integrate as integrate, rk4_step as rk4_step, StateBlowUpError as StateBlowUpError,
         check_finite_states as check_finite_states,
     )
+    from .odeint import odeint as odeint, odeint_event as odeint_event
+    from .adjoint import odeint_adjoint as odeint_adjoint
+    from .solvers import StiffnessWarning as StiffnessWarning
     from .data import (
         make_dataset as make_dataset, TrajectoryData as TrajectoryData,
         ground_truth as ground_truth, attractor_initial_conditions as attractor_initial_conditions,
