@@ -7,8 +7,8 @@ Their plots are in :mod:`difflens.plot`; plenoptic's spelling
 from difflens.tools.lazy import lazy_exports
 
 _EXPORTS = {
-    "Metamer": "metamer", "Eigendistortion": "eigendistortion",
-    "metamer": ".metamer", "eigendistortion": ".eigendistortion",
+    "Metamer": "metamer", "Eigendistortion": "eigendistortion", "MetamerCTF": "metamer_ctf",
+    "metamer": ".metamer", "eigendistortion": ".eigendistortion", "metamer_ctf": ".metamer_ctf",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
