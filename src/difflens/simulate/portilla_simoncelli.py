@@ -126,6 +126,7 @@ class PortillaSimoncelli(nn.Module):
         self.representation_scales = labels  # object array: the scale of each kept statistic
         self.n_statistics = int(flat.sum())
         self._build_recon_filters()
+        self.to(torch.float32)
         self.eval()
 
     # ------------------------------------------------------------------ layout
@@ -205,13 +206,14 @@ class PortillaSimoncelli(nn.Module):
         with torch.no_grad():
             images = reconstruct_lowpass_reference(pyr, pyr(delta), self.n_scales)
         self._crop_rows, self._crop_cols = [], []
-        for k, img in enumerate(images):
-            rows = _crop_index(h, img.shape[-2])
-            cols = _crop_index(w, img.shape[-1])
-            self._crop_rows.append(rows)
-            self._crop_cols.append(cols)
-            gain = torch.fft.fft2(img[0, 0])
-            self.register_buffer(f"recon_filter_{k}", gain.real.clone(), persistent=False)
+        # float64 masters, cast (and cached) per dtype and device at use: a model moved to
+        # float32 and back keeps full precision
+        self._recon_filters = []
+        self._filter_cache: dict = {}
+        for img in images:
+            self._crop_rows.append(_crop_index(h, img.shape[-2]))
+            self._crop_cols.append(_crop_index(w, img.shape[-1]))
+            self._recon_filters.append(torch.fft.fft2(img[0, 0]).real.clone())
         self._check_recon_filters(pyr)
 
     def _check_recon_filters(self, pyr: SteerablePyramidFreq) -> None:
@@ -228,13 +230,12 @@ class PortillaSimoncelli(nn.Module):
 
     def _reconstruct_lowpass(self, spectrum: Tensor, dtype: torch.dtype | None = None) -> list[Tensor]:
         """Reconstructed lowpass images, fine to coarse: ``n_scales + 1`` tensors ``(b, c, h_k, w_k)``."""
+        key = (dtype or spectrum.real.dtype, spectrum.device)
+        if key not in self._filter_cache:
+            self._filter_cache[key] = [(g.to(device=key[1], dtype=key[0]), r.to(key[1]), c.to(key[1]))
+                                       for g, r, c in zip(self._recon_filters, self._crop_rows, self._crop_cols)]
         out = []
-        for k in range(self.n_scales + 1):
-            gain = getattr(self, f"recon_filter_{k}")
-            if dtype is not None:
-                gain = gain.to(dtype)
-            rows = self._crop_rows[k].to(spectrum.device)
-            cols = self._crop_cols[k].to(spectrum.device)
+        for k, (gain, rows, cols) in enumerate(self._filter_cache[key]):
             part = spectrum if k == 0 else spectrum.index_select(-2, rows).index_select(-1, cols)
             out.append(torch.fft.ifft2(part * gain).real)
         return out

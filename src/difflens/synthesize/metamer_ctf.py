@@ -130,7 +130,9 @@ class MetamerCTF(Metamer):
     >>> met = MetamerCTF(img, model, generator=torch.Generator().manual_seed(0))
     >>> _ = met.synthesize(12, ctf_iters_to_check=3, change_scale_criterion=None, progress=False)
     >>> met.scales_finished
-    ('pixel_statistics', 'residual_lowpass', 1)
+    ('pixel_statistics', 'residual_lowpass', 1, 0)
+    >>> met.scales_timing["residual_lowpass"]  # first and last iteration of that stage
+    [3, 5]
     >>> met.losses.shape
     torch.Size([12])
     """
