@@ -138,6 +138,18 @@ def _radial_table(width: float) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _interp_uniform(x: np.ndarray, x0: float, dx: float, table: np.ndarray) -> np.ndarray:
+    """``np.interp(x, x0 + dx * arange(len(table)), table)``, without the binary search.
+
+    Piecewise-linear through the table, constant beyond its ends.
+    """
+    t = (x - x0) / dx
+    i = np.clip(np.floor(t), 0, table.size - 2).astype(np.intp)
+    frac = np.clip(t - i, 0.0, 1.0)
+    lo = table[i]
+    return lo + frac * (table[i + 1] - lo)
+
+
 def _polar_grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Angle and log2-radius of the centred frequency grid of an ``shape`` image (in [-1, 1))."""
     h, w = shape
@@ -309,6 +321,8 @@ class SteerablePyramidFreq(nn.Module):
         lo_table = np.sqrt(1.0 - hi_table ** 2)     # its power complement
         lut = 1024
         xc = np.pi * np.arange(-(2 * lut + 1), lut + 2) / lut
+        xc0, dxc = xc[0], np.pi / lut
+        xr0, dxr = xr[0], (xr[-1] - xr[0]) / (xr.size - 1)
         n_or = self.num_orientations
         const = (2.0 ** (2 * self.order)) * (math.factorial(self.order) ** 2) / (
             n_or * math.factorial(2 * self.order))
@@ -320,18 +334,20 @@ class SteerablePyramidFreq(nn.Module):
             ang_fwd = ang_rec = cos_n
 
         angle, log_rad = _polar_grid(self.image_shape)
-        self.register_buffer("lo0mask", torch.as_tensor(_ifftshift2(np.interp(log_rad, xr, lo_table))))
-        self.register_buffer("hi0mask", torch.as_tensor(_ifftshift2(np.interp(log_rad, xr, hi_table))))
+        self.register_buffer("lo0mask", torch.as_tensor(_ifftshift2(_interp_uniform(log_rad, xr0, dxr, lo_table))))
+        self.register_buffer("hi0mask", torch.as_tensor(_ifftshift2(_interp_uniform(log_rad, xr0, dxr, hi_table))))
 
         dims = np.array(self.image_shape)
         self._crop_index: list[tuple[Tensor, Tensor] | None] = []
         self.pyr_size = OrderedDict([("residual_highpass", self.image_shape)])
         for i in range(self.num_scales):
-            xr = xr - 1.0  # one octave down
+            xr0 = xr0 - 1.0  # one octave down
             self.pyr_size[i] = tuple(int(d) for d in dims)
-            himask = np.interp(log_rad, xr, hi_table)
-            fwd = np.stack([np.interp(angle, xc + np.pi * b / n_or, ang_fwd) for b in range(n_or)])
-            rec = np.stack([np.interp(angle, xc + np.pi * b / n_or, ang_rec) for b in range(n_or)])
+            himask = _interp_uniform(log_rad, xr0, dxr, hi_table)
+            fwd = np.stack([_interp_uniform(angle, xc0 + np.pi * b / n_or, dxc, ang_fwd)
+                            for b in range(n_or)])
+            rec = fwd if ang_rec is ang_fwd else np.stack(
+                [_interp_uniform(angle, xc0 + np.pi * b / n_or, dxc, ang_rec) for b in range(n_or)])
             self.register_buffer(f"_himasks_scale_{i}", torch.as_tensor(_ifftshift2(himask)))
             self.register_buffer(f"_anglemasks_scale_{i}", torch.as_tensor(_ifftshift2(fwd)))
             self.register_buffer(f"_anglemasks_recon_scale_{i}", torch.as_tensor(_ifftshift2(rec)))
@@ -347,7 +363,7 @@ class SteerablePyramidFreq(nn.Module):
             else:
                 self._crop_index.append(None)
             self.register_buffer(f"_lomasks_scale_{i}",
-                                 torch.as_tensor(_ifftshift2(np.interp(log_rad, xr, lo_table))))
+                                 torch.as_tensor(_ifftshift2(_interp_uniform(log_rad, xr0, dxr, lo_table))))
         self.pyr_size["residual_lowpass"] = tuple(int(d) for d in dims)
 
     def _apply(self, fn, *args, **kwargs):  # keep the crop indices on the masks' device
