@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "difflens"
-CAPABILITIES = ("engine", "tools", "simulate", "synthesize", "dynamics", "gp", "draw", "data")
+CAPABILITIES = ("engine", "tools", "simulate", "metric", "synthesize", "dynamics", "gp", "draw", "data")
 ABOVE = {"plot", "studies", "cli", "plenoptic_names"}
 
 

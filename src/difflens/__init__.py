@@ -15,7 +15,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("engine", "synthesize", "simulate", "dynamics", "gp", "draw", "data", "plot",
+_SUBPACKAGES = ("engine", "synthesize", "simulate", "metric", "dynamics", "gp", "draw", "data", "plot",
                 "studies", "tools", "cli")
 _SHORTCUTS = {"imshow": ("difflens.plot", "imshow"), "animshow": ("difflens.plot", "animshow"),
               "pyrshow": ("difflens.plot", "pyrshow"),

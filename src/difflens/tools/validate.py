@@ -24,8 +24,8 @@ from torch import Tensor
 
 from .rng import default_generator
 
-__all__ = ["SYNTHESIS_DTYPES", "check_finite", "check_image", "check_in_range", "check_range",
-           "check_synthesis_image", "remove_grad", "validate_input", "validate_model"]
+__all__ = ["SYNTHESIS_DTYPES", "check_finite", "check_image", "check_image_pair", "check_in_range", "check_range",
+           "check_synthesis_image", "remove_grad", "validate_input", "validate_metric", "validate_model"]
 
 #: Real dtypes synthesis runs in: half precision cannot hold the small loss changes and
 #: gradients the optimisers and eigensolvers work with.
@@ -187,6 +187,55 @@ def check_synthesis_image(x: object, name: str = "image", *, ndim: int | None = 
     return x
 
 
+def check_image_pair(img1: object, img2: object, func_name: str = "metric", *, ndim: int | None = 4,
+                     min_ndim: int = 2) -> tuple[int, ...]:
+    """Check two images an image-quality metric compares; return their broadcast shape.
+
+    Parameters
+    ----------
+    img1, img2
+        Floating-point tensors, ``(batch, channel, height, width)`` when ``ndim=4``.
+    func_name
+        The metric's name, for the messages (e.g. ``"SSIM"``).
+    ndim
+        Required number of dimensions (``None``: any number >= ``min_ndim``).
+    min_ndim
+        Fewest dimensions accepted when ``ndim`` is ``None``.
+
+    Raises
+    ------
+    TypeError
+        Not tensors, or not floating point.
+    ValueError
+        Wrong number of dimensions ("should have four dimensions"), different heights or widths,
+        other dimensions that differ where neither is 1 (they broadcast), different dtypes.
+    """
+    for x, name in ((img1, "img1"), (img2, "img2")):
+        check_image(x, name, ndim=None)
+    a, b = img1.shape, img2.shape  # type: ignore[union-attr]
+    if ndim is not None and not (len(a) == len(b) == ndim):
+        raise ValueError(f"{func_name}: Input images should have four dimensions: (batch, channel, height, "
+                         f"width); got img1 {tuple(a)} and img2 {tuple(b)}" if ndim == 4 else
+                         f"{func_name}: input images must be {ndim}-D, got {tuple(a)} and {tuple(b)}")
+    if ndim is None and min(len(a), len(b)) < min_ndim:
+        raise ValueError(f"{func_name}: input images need at least {min_ndim} dimensions (..., height, width), "
+                         f"got img1 {tuple(a)} and img2 {tuple(b)}")
+    if a[-2:] != b[-2:]:
+        raise ValueError(f"{func_name}: img1 and img2 must have the same height and width, got "
+                         f"{tuple(a[-2:])} and {tuple(b[-2:])}")
+    n = max(len(a), len(b))
+    pa, pb = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    if any(i != j and 1 not in (i, j) for i, j in zip(pa, pb)):
+        raise ValueError(f"{func_name}: Either img1 and img2 should have the same number of elements in each "
+                         "dimension, or one of them should be 1 (batch and channel broadcast); got shapes "
+                         f"{tuple(a)} and {tuple(b)}")
+    shape = tuple(max(i, j) if min(i, j) != 0 else 0 for i, j in zip(pa, pb))
+    if img1.dtype != img2.dtype:  # type: ignore[union-attr]
+        raise ValueError(f"{func_name}: Input images must have same dtype, got {img1.dtype} and "  # type: ignore[union-attr]
+                         f"{img2.dtype}; convert one with .to(other.dtype)")  # type: ignore[union-attr]
+    return shape
+
+
 def validate_input(input_tensor: Tensor, no_batch: bool = False, allowed_range: tuple[float, float]
                    | None = (0.0, 1.0)) -> None:
     """Check that ``input_tensor`` can be synthesised from (plenoptic's ``validate_input``).
@@ -208,6 +257,56 @@ def validate_input(input_tensor: Tensor, no_batch: bool = False, allowed_range: 
         if lo < allowed_range[0] or hi > allowed_range[1]:
             warnings.warn(f"input_tensor range is ({lo:.4g}, {hi:.4g}), outside {allowed_range}; "
                           "synthesis should still work but is tested on that range", stacklevel=2)
+
+
+def validate_metric(metric: Callable[[Tensor, Tensor], Tensor], image_shape: Sequence[int] | None = None,
+                    image_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                    generator: torch.Generator | None = None, n_pairs: int = 5, name: str = "metric") -> None:
+    """Check that ``metric(x, y)`` is a distance MAD competition can use (plenoptic's ``validate_metric``).
+
+    On uniform random images of ``image_shape`` (default ``(1, 1, 16, 16)``) drawn from
+    ``generator`` (default :func:`~difflens.tools.rng.default_generator`): the call works
+    and returns a one-element tensor; it is at most 5e-7 for two identical images; it is
+    non-negative on ``n_pairs`` pairs of different images; and it keeps the gradient of its
+    second argument.
+
+    Raises
+    ------
+    TypeError
+        ``metric`` is not callable, fails on two tensors, or does not return a tensor.
+    ValueError
+        More than one output element, a value above 5e-7 for identical images, a negative
+        value, or an output that does not depend on the image differentiably.
+    """
+    if not callable(metric):
+        raise TypeError(f"{name} should be callable and accept two tensors as input, got {type(metric).__name__}")
+    shape = (1, 1, 16, 16) if image_shape is None else tuple(int(s) for s in image_shape)
+    gen = default_generator(generator, device=device)
+    img = torch.rand(shape, generator=gen, dtype=image_dtype, device=device)
+    try:
+        same = metric(img, img)
+    except Exception as err:
+        raise TypeError(f"{name} should be callable and accept two tensors as input; calling it on two "
+                        f"{tuple(shape)} images raised {type(err).__name__}: {err}") from err
+    if not isinstance(same, Tensor):
+        raise TypeError(f"{name} should return a torch.Tensor, got {type(same).__name__}")
+    if same.numel() != 1:
+        raise ValueError(f"{name} should return a scalar value but output had shape {tuple(same.shape)} "
+                         "(average it over the batch, e.g. lambda x, y: metric(x, y).mean())")
+    if not float(same) <= 5e-7:
+        raise ValueError(f"{name} should return <= 5e-7 on two identical images but got {float(same)}: MAD "
+                         "competition needs a distance (0 for identical images), e.g. 1 - ssim")
+    for _ in range(n_pairs):
+        other = torch.rand(shape, generator=gen, dtype=image_dtype, device=device)
+        value = float(metric(img, other))
+        if not value >= 0:
+            raise ValueError(f"{name} should always return non-negative numbers! got {value} on two "
+                             "random images")
+    other = other.clone().requires_grad_(True)
+    out = metric(img, other)
+    if not (isinstance(out, Tensor) and out.requires_grad):
+        raise ValueError(f"{name} does not keep the gradient of its input (it detaches it, uses numpy or "
+                         "torch.no_grad): MAD competition optimises through it")
 
 
 def remove_grad(model: torch.nn.Module) -> None:
