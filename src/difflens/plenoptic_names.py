@@ -22,14 +22,17 @@ import types
 from difflens import data, simulate, tools  # noqa: F401  (plenoptic's names)
 from difflens.data.images import load_images  # noqa: F401
 from difflens.plot import animshow, imshow, pyrshow  # noqa: F401
+from difflens.plot.textures import plot_ps_representation, update_ps_representation  # noqa: F401
 from difflens.plot import eigendistortion as _plot_eig
 from difflens.plot import metamer as _plot_met
 from difflens.synthesize import eigendistortion as _eig
 from difflens.synthesize import metamer as _met
+from difflens.synthesize.metamer_ctf import MetamerCTF as _MetamerCTF
 
 from difflens.tools.signal import to_numpy  # noqa: F401
 
 __all__ = ["synthesize", "synth", "simulate", "simul", "data", "tools", "imshow", "animshow", "pyrshow",
+           "plot_ps_representation", "update_ps_representation",
            "to_numpy",
            "load_images"]
 
@@ -46,6 +49,7 @@ synth = types.ModuleType("difflens.synth", "difflens.synthesize under plenoptic'
 synth.metamer = _merged("difflens.synth.metamer", _met, _plot_met)
 synth.eigendistortion = _merged("difflens.synth.eigendistortion", _eig, _plot_eig)
 synth.Metamer = _met.Metamer
+synth.MetamerCTF = synth.metamer.MetamerCTF = _MetamerCTF
 synth.Eigendistortion = _eig.Eigendistortion
 synthesize = synth
 simul = simulate
