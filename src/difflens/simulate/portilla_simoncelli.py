@@ -34,7 +34,8 @@ from difflens.tools.validate import check_image
 
 from .steerable_pyramid import SteerablePyramidFreq
 
-__all__ = ["PortillaSimoncelli", "portilla_simoncelli_loss", "STATISTICS"]
+__all__ = ["PortillaSimoncelli", "portilla_simoncelli_loss", "STATISTICS", "double_phase", "fourier_shrink",
+           "reconstruct_lowpass_reference"]
 
 ScaleName = Union[int, str]
 
@@ -257,6 +258,17 @@ class PortillaSimoncelli(nn.Module):
         Tensor
             Statistics in plenoptic's order (see :meth:`convert_to_dict`).
         """
+        rep = self.all_statistics(image).index_select(-1, self.necessary_index)
+        if scales is not None:
+            rep = self.remove_scales(rep, scales)
+        return rep
+
+    def all_statistics(self, image: Tensor) -> Tensor:
+        """Every statistic, redundant ones included: ``(batch, channel, sum of the group sizes)``.
+
+        The groups in :attr:`statistic_shapes` order, each flattened (for one scale the
+        cross-scale groups are empty). :meth:`forward` keeps the entries of :attr:`necessary`.
+        """
         check_image(image, "image")
         if tuple(image.shape[-2:]) != self.image_shape:
             raise ValueError(f"image has height/width {tuple(image.shape[-2:])}, this model was built for "
@@ -278,16 +290,12 @@ class PortillaSimoncelli(nn.Module):
         cross_ori = _cross_correlation(mags, mags, var_mag, var_mag)
         stats = [pixel, ac_mag, skew_rec, kurt_rec, ac_rec, var_rec.sqrt(), cross_ori, var_mag.sqrt()]
         if self.n_scales > 1:
-            dmag, dsep = _double_phase(bands)
+            dmag, dsep = double_phase(bands)
             stats.append(_cross_correlation(mags[:-1], dmag, var_mag[..., :-1], None))
             stats.append(_cross_correlation(reals[:-1], dsep, None, None))
         stats.append(highpass.pow(2).mean((-2, -1)).unsqueeze(-1))
         b, c = image.shape[:2]
-        rep = torch.cat([s.reshape(b, c, -1) for s in stats], -1)
-        rep = rep.index_select(-1, self.necessary_index)
-        if scales is not None:
-            rep = self.remove_scales(rep, scales)
-        return rep
+        return torch.cat([s.reshape(b, c, -1) for s in stats], -1)
 
     def _autocorrelation(self, tensors: list[Tensor]) -> tuple[Tensor, Tensor]:
         """Central ``w x w`` auto-correlation window of each tensor, normalised by its centre.
@@ -460,7 +468,7 @@ def _cross_correlation(xs: list[Tensor], ys: list[Tensor], x_var: Tensor | None,
     return torch.stack(out, -1)
 
 
-def _double_phase(bands: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+def double_phase(bands: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
     """Upsample each coarser scale by 2 (Fourier) and double its phase.
 
     Returns the demeaned magnitudes ``(b, c, o, h, w)`` and the real and imaginary parts

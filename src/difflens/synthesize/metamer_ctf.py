@@ -300,10 +300,10 @@ class MetamerCTF(Metamer):
         return self.optimization.history["overall_loss"]
 
     @property
-    def scales_loss(self) -> Tensor:
-        """``(T,)`` loss of the stage that ran at each iteration, summed over a batch (CPU)."""
+    def scales_loss(self) -> tuple:
+        """Loss of the stage that ran at each iteration, summed over a batch: a tuple of floats (plenoptic's)."""
         loss = self._history("loss")
-        return loss.sum(1) if loss.ndim == 2 else loss
+        return tuple((loss.sum(1) if loss.ndim == 2 else loss).tolist())
 
     def to(self, device: torch.device | str) -> "MetamerCTF":
         """Move everything to ``device`` (see :meth:`Metamer.to`)."""
