@@ -283,28 +283,41 @@ class PortillaSimoncelli(nn.Module):
         mags = [z.abs() for z in bands]
         mags = [m - m.mean((-2, -1), keepdim=True) for m in mags]
         reals = [z.real for z in bands]
+        n, o = self.n_scales, self.n_orientations
 
-        ac_mag, var_mag = self._autocorrelation(mags)          # (b,c,w,w,o,s), (b,c,o,s)
-        ac_rec, var_rec = self._autocorrelation(recon)         # (b,c,w,w,s+1), (b,c,s+1)
+        # auto-correlations: the magnitudes of scale k and the lowpass image k have one size,
+        # so one FFT pair per scale serves both
+        wins = self._autocorr_windows([torch.cat([m, r.unsqueeze(2)], 2) for m, r in zip(mags, recon[:n])]
+                                      + [recon[n].unsqueeze(2)])
+        ac_mag, var_mag = _normalise([win[:, :, :o] for win in wins[:n]])           # (b,c,w,w,o,s), (b,c,o,s)
+        ac_rec, var_rec = _normalise([win[:, :, -1] for win in wins])                # (b,c,w,w,s+1), (b,c,s+1)
         skew_rec, kurt_rec = _recon_moments(recon, var_rec, pixel[..., 1])
-        cross_ori = _cross_correlation(mags, mags, var_mag, var_mag)
-        stats = [pixel, ac_mag, skew_rec, kurt_rec, ac_rec, var_rec.sqrt(), cross_ori, var_mag.sqrt()]
-        if self.n_scales > 1:
-            dmag, dsep = double_phase(bands)
-            stats.append(_cross_correlation(mags[:-1], dmag, var_mag[..., :-1], None))
-            stats.append(_cross_correlation(reals[:-1], dsep, None, None))
+        cross_ori, cs_mag, cs_real = [], [], []
+        dmag, dsep = double_phase(bands) if n > 1 else ([], [])
+        for k in range(n):
+            # all correlations of scale k from one product: [mags, reals] x [mags, doubled mags, doubled parts]
+            x = torch.cat([mags[k], reals[k]], 2).flatten(-2) if k < n - 1 else mags[k].flatten(-2)
+            y = torch.cat([mags[k], dmag[k], dsep[k]], 2).flatten(-2) if k < n - 1 else mags[k].flatten(-2)
+            cov = x @ y.transpose(-1, -2) / x.shape[-1]
+            vm = var_mag[..., k]
+            cross_ori.append(cov[..., :o, :o] / (vm.unsqueeze(-1) * vm.unsqueeze(-2)).sqrt())
+            if k < n - 1:
+                vy = y[:, :, o:].square().mean(-1)
+                vr = x[:, :, o:].square().mean(-1)
+                cs_mag.append(cov[..., :o, o:2 * o] / (vm.unsqueeze(-1) * vy[..., :o].unsqueeze(-2)).sqrt())
+                cs_real.append(cov[..., o:, 2 * o:] / (vr.unsqueeze(-1) * vy[..., o:].unsqueeze(-2)).sqrt())
+        stats = [pixel, ac_mag, skew_rec, kurt_rec, ac_rec, var_rec.sqrt(), torch.stack(cross_ori, -1),
+                 var_mag.sqrt()]
+        if n > 1:
+            stats += [torch.stack(cs_mag, -1), torch.stack(cs_real, -1)]
         stats.append(highpass.pow(2).mean((-2, -1)).unsqueeze(-1))
         b, c = image.shape[:2]
         return torch.cat([s.reshape(b, c, -1) for s in stats], -1)
 
-    def _autocorrelation(self, tensors: list[Tensor]) -> tuple[Tensor, Tensor]:
-        """Central ``w x w`` auto-correlation window of each tensor, normalised by its centre.
-
-        Returns the windows stacked on a last "scale" axis, ``(b, c, w, w, [o,] s)``, and the
-        centres (the mean squares), ``(b, c, [o,] s)``.
-        """
+    def _autocorr_windows(self, tensors: list[Tensor]) -> list[Tensor]:
+        """Central ``w x w`` window of the circular auto-correlation (mean of products) of each tensor."""
         w = self.spatial_corr_width
-        wins = []
+        out = []
         for x in tensors:
             h, wd = x.shape[-2:]
             power = torch.fft.rfft2(x)
@@ -312,13 +325,8 @@ class PortillaSimoncelli(nn.Module):
             ac = torch.fft.irfft2(power, s=(h, wd))
             rows = (torch.arange(w, device=x.device) - w // 2) % h
             cols = (torch.arange(w, device=x.device) - w // 2) % wd
-            wins.append(ac.index_select(-2, rows).index_select(-1, cols) / (h * wd))
-        ac = torch.stack(wins, -1)                      # (b, c, [o,] w, w, s)
-        centre = ac[..., w // 2, w // 2, :]             # (b, c, [o,] s)
-        ac = ac / centre.unsqueeze(-2).unsqueeze(-2)
-        if ac.ndim == 6:                                # (b, c, o, w, w, s) -> (b, c, w, w, o, s)
-            ac = ac.permute(0, 1, 3, 4, 2, 5)
-        return ac, centre
+            out.append(ac.index_select(-2, rows).index_select(-1, cols) / (h * wd))
+        return out
 
     # ------------------------------------------------------------------ layout tools
     def remove_scales(self, representation: Tensor, scales_to_keep: Sequence[ScaleName]) -> Tensor:
@@ -428,6 +436,21 @@ class PortillaSimoncelli(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # the statistics
 
+def _normalise(windows: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """Stack auto-correlation windows on a last scale axis and divide by their centres.
+
+    ``windows``: tensors ``(b, c, [o,] w, w)``. Returns ``(b, c, w, w, [o,] s)`` and the centres
+    (mean squares) ``(b, c, [o,] s)``.
+    """
+    ac = torch.stack(windows, -1)
+    w = ac.shape[-2]
+    centre = ac[..., w // 2, w // 2, :]
+    ac = ac / centre.unsqueeze(-2).unsqueeze(-2)
+    if ac.ndim == 6:  # (b, c, o, w, w, s) -> (b, c, w, w, o, s)
+        ac = ac.permute(0, 1, 3, 4, 2, 5)
+    return ac, centre
+
+
 def _pixel_statistics(image: Tensor) -> Tensor:
     """Mean, (unbiased) variance, skew, kurtosis, min, max: ``(b, c, 6)``."""
     flat = image.flatten(-2)
@@ -452,20 +475,6 @@ def _recon_moments(recon: list[Tensor], var: Tensor, image_var: Tensor) -> tuple
     skew = torch.where(unstable, torch.zeros_like(skew), skew)
     kurt = torch.where(unstable, torch.full_like(kurt, 3.0), kurt)
     return skew, kurt
-
-
-def _cross_correlation(xs: list[Tensor], ys: list[Tensor], x_var: Tensor | None,
-                       y_var: Tensor | None) -> Tensor:
-    """Correlations ``E[x_i y_j] / sqrt(E[x_i^2] E[y_j^2])`` per scale: ``(b, c, o_x, o_y, s)``."""
-    out = []
-    for i, (x, y) in enumerate(zip(xs, ys)):
-        n = x.shape[-1] * x.shape[-2]
-        xf, yf = x.flatten(-2), y.flatten(-2)
-        cov = xf @ yf.transpose(-1, -2) / n
-        vx = x_var[..., i] if x_var is not None else xf.square().mean(-1)
-        vy = y_var[..., i] if y_var is not None else yf.square().mean(-1)
-        out.append(cov / (vx.unsqueeze(-1) * vy.unsqueeze(-2)).sqrt())
-    return torch.stack(out, -1)
 
 
 def double_phase(bands: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
