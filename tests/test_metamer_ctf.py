@@ -51,7 +51,7 @@ def test_schedule_and_metamer_equal_plenoptic(mode, criterion):
         change_scale_criterion=criterion)
     assert ours.scales_timing == theirs.scales_timing
     assert ours.scales_finished == tuple(theirs.scales_finished)
-    torch.testing.assert_close(torch.as_tensor(ours.scales_loss), torch.as_tensor(theirs.scales_loss, dtype=torch.float64),
+    torch.testing.assert_close(torch.as_tensor(ours.scales_loss, dtype=torch.float64), torch.as_tensor(theirs.scales_loss, dtype=torch.float64),
                                rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(ours.losses, torch.as_tensor(theirs.losses[:40], dtype=torch.float64),
                                rtol=1e-4, atol=1e-6)
