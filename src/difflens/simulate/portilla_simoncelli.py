@@ -195,8 +195,8 @@ class PortillaSimoncelli(nn.Module):
         only the frequencies of the scale-k grid, so it is a filter ``G_k`` on the cropped
         image spectrum: ``image_k = ifft2(G_k * crop_k(fft2(image))).real``. ``G_k`` is
         measured once here by running plenoptic's procedure (:meth:`reconstruct_lowpass_reference`)
-        on a unit impulse in float64; even-sized grids keep their Nyquist rows and columns
-        exactly (see :meth:`_nyquist_parts`).
+        on a unit impulse in float64 (tests check the filters against that procedure on random
+        images to 1e-12).
         """
         h, w = self.image_shape
         pyr = SteerablePyramidFreq(self.image_shape, height=self.n_scales, order=self.n_orientations - 1,
@@ -215,19 +215,6 @@ class PortillaSimoncelli(nn.Module):
             self._crop_rows.append(_crop_index(h, img.shape[-2]))
             self._crop_cols.append(_crop_index(w, img.shape[-1]))
             self._recon_filters.append(torch.fft.fft2(img[0, 0]).real.clone())
-        self._check_recon_filters(pyr)
-
-    def _check_recon_filters(self, pyr: SteerablePyramidFreq) -> None:
-        """The filters must reproduce the reference on a random image (float64, 1e-10)."""
-        g = torch.Generator().manual_seed(0)
-        x = torch.rand(1, 1, *self.image_shape, generator=g, dtype=torch.float64)
-        with torch.no_grad():
-            ref = reconstruct_lowpass_reference(pyr, pyr(x), self.n_scales)
-            mine = self._reconstruct_lowpass(torch.fft.fft2(x), dtype=torch.float64)
-        for k, (a, b) in enumerate(zip(ref, mine)):
-            err = float((a - b).abs().max() / a.abs().max().clamp_min(1e-30))
-            if not err < 1e-10:  # pragma: no cover - a failure here is a bug, not bad input
-                raise RuntimeError(f"lowpass filter of scale {k} differs from the reference by {err:.2e}")
 
     def _reconstruct_lowpass(self, spectrum: Tensor, dtype: torch.dtype | None = None) -> list[Tensor]:
         """Reconstructed lowpass images, fine to coarse: ``n_scales + 1`` tensors ``(b, c, h_k, w_k)``."""
