@@ -552,7 +552,7 @@ def pyrshow(pyr_coeffs: Any, vrange: str | tuple[float, float] = "indep1", zoom:
         raise ValueError("nothing to show: pyr_coeffs has no bands (and residuals are hidden)")
     keys = sorted(bands)
     images = [bands[k] for k in keys]
-    titles = ["height %02d, band %02d" % k for k in keys]
+    titles = [f"height {s:02d}, band {b:02d}" for s, b in keys]
     n_orient = max((k[1] for k in keys), default=0) + 1
     if show_residuals:
         for key in ("residual_highpass", "residual_lowpass"):

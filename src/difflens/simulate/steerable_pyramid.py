@@ -26,7 +26,7 @@ import math
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 import torch
@@ -34,95 +34,16 @@ from torch import Tensor, nn
 
 from difflens.tools.validate import check_image
 
-ScaleKey = Union[int, Literal["residual_lowpass", "residual_highpass"]]
+from .pyramid_coefficients import (  # noqa: F401  (bands_by_*: part of this module's API too)
+    PyramidCoefficients,
+    bands_by_orientation,
+    bands_by_scale,
+    steering_weights,
+)
+
+ScaleKey = int | Literal["residual_lowpass", "residual_highpass"]
 
 _RESIDUALS = ("residual_highpass", "residual_lowpass")
-
-
-class PyramidCoefficients(OrderedDict):
-    """The ordered dict a steerable pyramid returns, also readable with plenoptic 1.1 keys.
-
-    Keys are plenoptic 1.4's (``"residual_highpass"``, scale integers,
-    ``"residual_lowpass"``); a ``(scale, orientation)`` tuple returns that single band,
-    ``self[scale][:, :, orientation]`` of shape ``(batch, channel, height, width)``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from difflens.simulate import SteerablePyramidFreq
-    >>> pyr = SteerablePyramidFreq((32, 32), height=2)
-    >>> coeffs = pyr(torch.rand(1, 1, 32, 32))
-    >>> list(coeffs.keys())
-    ['residual_highpass', 0, 1, 'residual_lowpass']
-    >>> coeffs[1].shape, coeffs[(1, 3)].shape
-    (torch.Size([1, 1, 4, 16, 16]), torch.Size([1, 1, 16, 16]))
-    """
-
-    def __getitem__(self, key):  # noqa: D105
-        if isinstance(key, tuple) and len(key) == 2 and not OrderedDict.__contains__(self, key):
-            scale, orientation = key
-            if isinstance(scale, int) and OrderedDict.__contains__(self, scale):
-                return OrderedDict.__getitem__(self, scale)[:, :, orientation]
-        return OrderedDict.__getitem__(self, key)
-
-    def orientation_keyed(self) -> OrderedDict:
-        """The same coefficients with plenoptic 1.1's keys: ``(scale, orientation)`` -> 4-D band."""
-        return bands_by_orientation(self)
-
-
-def bands_by_orientation(pyr_coeffs: dict) -> OrderedDict:
-    """Convert plenoptic 1.4 coefficients to plenoptic 1.1's ``(scale, orientation)`` keys.
-
-    Parameters
-    ----------
-    pyr_coeffs
-        Dict as returned by :meth:`SteerablePyramidFreq.forward`.
-
-    Returns
-    -------
-    OrderedDict
-        ``"residual_highpass"``, ``(0, 0), (0, 1), ..., (S-1, O-1)``, ``"residual_lowpass"``,
-        each value a ``(batch, channel, height, width)`` tensor (views, not copies).
-    """
-    out = OrderedDict()
-    for key, value in pyr_coeffs.items():
-        if isinstance(key, str):
-            out[key] = value
-        else:
-            for orientation in range(value.shape[2]):
-                out[(key, orientation)] = value[:, :, orientation]
-    return out
-
-
-def bands_by_scale(pyr_coeffs: dict) -> PyramidCoefficients:
-    """Inverse of :func:`bands_by_orientation`: stack ``(scale, orientation)`` bands per scale.
-
-    Parameters
-    ----------
-    pyr_coeffs
-        Dict keyed by residual names and ``(scale, orientation)`` tuples (4-D values).
-
-    Returns
-    -------
-    PyramidCoefficients
-        plenoptic 1.4's layout: scale ``s`` holds a ``(batch, channel, orientations, h, w)`` tensor.
-    """
-    grouped: dict = {}
-    order: list = []
-    for key, value in pyr_coeffs.items():
-        if isinstance(key, tuple):
-            if key[0] not in grouped:
-                grouped[key[0]] = {}
-                order.append(key[0])
-            grouped[key[0]][key[1]] = value
-        else:
-            order.append(key)
-            grouped[key] = value
-    out = PyramidCoefficients()
-    for key in order:
-        value = grouped[key]
-        out[key] = value if isinstance(key, str) else torch.stack([value[o] for o in sorted(value)], 2)
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,7 +79,7 @@ def _polar_grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     xx, yy = np.meshgrid(xs, ys)
     angle = np.arctan2(yy, xx)
     radius = np.sqrt(xx ** 2 + yy ** 2)
-    ch, cw = (int(math.ceil((s + 0.5) / 2)) - 1 for s in shape)
+    ch, cw = (math.ceil((s + 0.5) / 2) - 1 for s in shape)
     radius[ch, cw] = radius[ch, cw - 1]  # avoid log(0) at DC: the value next to it
     return angle, np.log2(radius)
 
@@ -300,7 +221,7 @@ class SteerablePyramidFreq(nn.Module):
 
     @staticmethod
     def _check_height(height: Literal["auto"] | int, shape: tuple[int, int]) -> int:
-        max_height = int(math.floor(math.log2(min(shape)))) - 2
+        max_height = math.floor(math.log2(min(shape))) - 2
         if isinstance(height, str):
             if height != "auto":
                 raise ValueError(f"height must be 'auto' or a non-negative integer, got {height!r}")
@@ -379,22 +300,51 @@ class SteerablePyramidFreq(nn.Module):
         return (getattr(self, f"_himasks_scale_{i}"), getattr(self, f"_anglemasks_scale_{i}"),
                 getattr(self, f"_anglemasks_recon_scale_{i}"), getattr(self, f"_lomasks_scale_{i}"))
 
+    @property
+    def _half_spectrum(self) -> bool:
+        """Real pyramid of an even-sized image: work on rfft2 half spectra (half the FFT work).
+
+        Valid because every band's spectrum is Hermitian there and the Nyquist row and column
+        of every level are exactly zero in the bands and the lowpass (the masks vanish there).
+        """
+        return not self.is_complex and self.image_shape[0] % 2 == 0 and self.image_shape[1] % 2 == 0
+
+    def _cut(self, mask: Tensor) -> Tensor:
+        """The half-spectrum columns ``0 .. W // 2`` of a full unshifted mask (when in use)."""
+        return mask[..., : mask.shape[-1] // 2 + 1] if self._half_spectrum else mask
+
+    def _to_space(self, spectrum: Tensor, shape: tuple[int, int]) -> Tensor:
+        if self._half_spectrum:
+            return torch.fft.irfft2(spectrum, s=shape, norm=self.fft_norm)
+        return torch.fft.ifft2(spectrum, norm=self.fft_norm).real
+
     def _crop(self, spectrum: Tensor, i: int) -> Tensor:
         index = self._crop_index[i]
         if index is None:
             return spectrum
-        return spectrum.index_select(-2, index[0]).index_select(-1, index[1])
+        rows = spectrum.index_select(-2, index[0])
+        if self._half_spectrum:
+            return rows[..., : index[1].numel() // 2 + 1]
+        return rows.index_select(-1, index[1])
 
-    def _uncrop(self, spectrum: Tensor, i: int, big_shape: tuple[int, int]) -> Tensor:
+    def _uncrop(self, spectrum: Tensor, i: int, big_shape: tuple[int, int], half: bool) -> Tensor:
+        """Zero-pad a level's spectrum (full, or rfft2 half when ``half``) to the level above."""
         index = self._crop_index[i]
         if index is None:
             return spectrum
+        if half:
+            out = spectrum.new_zeros(*spectrum.shape[:-2], big_shape[0], big_shape[1] // 2 + 1)
+            out[..., index[0], : spectrum.shape[-1]] = spectrum
+            return out
         out = spectrum.new_zeros(*spectrum.shape[:-2], *big_shape)
         out[..., index[0][:, None], index[1][None, :]] = spectrum
         return out
 
     def _check_input(self, image: Tensor) -> None:
         check_image(image, "image", ndim=4)
+        if image.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"image must be float32 or float64 (the FFTs need one of them), got "
+                            f"{image.dtype}; convert it with image.float()")
         if tuple(image.shape[-2:]) != self.image_shape:
             raise ValueError(f"Input tensor height/width {tuple(image.shape[-2:])} does not match "
                              f"image_shape set at initialization {self.image_shape}. Either resize "
@@ -442,35 +392,40 @@ class SteerablePyramidFreq(nn.Module):
         self._check_input(image)
         scales = self._check_scales(scales)
         out = PyramidCoefficients()
-        spectrum = torch.fft.fft2(image, norm=self.fft_norm)
+        norm, half = self.fft_norm, self._half_spectrum
+        spectrum = torch.fft.rfft2(image, norm=norm) if half else torch.fft.fft2(image, norm=norm)
         if "residual_highpass" in scales:
-            out["residual_highpass"] = torch.fft.ifft2(spectrum * self.hi0mask, norm=self.fft_norm).real
-        low = spectrum * self.lo0mask
+            out["residual_highpass"] = self._to_space(spectrum * self._cut(self.hi0mask), self.image_shape)
+        low = spectrum * self._cut(self.lo0mask)
         # the band constant (-i)**order: a sign and, for odd orders, a factor -i
         sign = 1.0 if self.order % 4 in (0, 1) else -1.0
         odd = self.order % 2 == 1
         for i in range(self.num_scales):
             himask, angmask, _, lomask = self._masks(i)
             if i in scales:
-                mask = angmask * (himask * sign)
-                band = torch.fft.ifft2(low.unsqueeze(2) * mask, norm=self.fft_norm)
-                if not self.is_complex:
-                    # real part of (-i) * z is Im(z)
-                    out[i] = band.imag if odd else band.real
+                mask = self._cut(angmask) * (self._cut(himask) * sign)
+                if half:  # real bands from the half spectrum: irfft2 of (-i)**order * low * mask
+                    out[i] = torch.fft.irfft2(low.unsqueeze(2) * (mask * -1j if odd else mask),
+                                              s=self.pyr_size[i], norm=norm)
+                elif not self.is_complex:
+                    band = torch.fft.ifft2(low.unsqueeze(2) * mask, norm=norm)
+                    out[i] = band.imag if odd else band.real  # Re((-i) * z) = Im(z)
                 else:
+                    # fold (-i) and the tight frame's 1/sqrt(2) into the small mask: one pass
+                    # over the bands fewer (multiplying by -i is exact, so the values are too)
                     if odd:
-                        band = band * (-1j)
+                        mask = mask * (-1j)
                     if self.tight_frame:
-                        band = band / math.sqrt(2)
-                    out[i] = band
+                        mask = mask / math.sqrt(2)
+                    out[i] = torch.fft.ifft2(low.unsqueeze(2) * mask, norm=norm)
             if self.downsample:
-                low = self._crop(low, i) * lomask
+                low = self._crop(low, i) * self._cut(lomask)
             else:
-                low = low * lomask
+                low = low * self._cut(lomask)
                 if not self.tight_frame:
                     low = low * 2
         if "residual_lowpass" in scales:
-            out["residual_lowpass"] = torch.fft.ifft2(low, norm=self.fft_norm).real
+            out["residual_lowpass"] = self._to_space(low, self.pyr_size["residual_lowpass"])
         # plenoptic's order: highpass, 0..S-1, lowpass, whatever order `scales` came in
         ordered = PyramidCoefficients()
         for key in ["residual_highpass", *range(self.num_scales), "residual_lowpass"]:
@@ -559,8 +514,13 @@ class SteerablePyramidFreq(nn.Module):
         levels = self._recon_levels_check(levels)
         bands = self._recon_bands_check(bands)
         norm = self.fft_norm
-        lowpass = pyr_coeffs["residual_lowpass"]
-        low = torch.fft.fft2(lowpass, norm=norm)
+        half = self._half_spectrum and not any(v.is_complex() for v in pyr_coeffs.values())
+        fft = torch.fft.rfft2 if half else torch.fft.fft2
+
+        def cut(mask: Tensor) -> Tensor:
+            return mask[..., : mask.shape[-1] // 2 + 1] if half else mask
+
+        low = fft(pyr_coeffs["residual_lowpass"], norm=norm)
         if "residual_lowpass" not in levels:
             low = torch.zeros_like(low)
         sign = 1.0 if self.order % 4 in (0, 1) else -1.0
@@ -569,21 +529,23 @@ class SteerablePyramidFreq(nn.Module):
             himask, _, recmask, lomask = self._masks(i)
             if not self.downsample and not self.tight_frame:
                 low = low / 2
-            low = self._uncrop(low * lomask, i, self.pyr_size[i])
+            low = self._uncrop(low * cut(lomask), i, self.pyr_size[i], half)
             if i in levels:
                 coeffs = pyr_coeffs[i]
-                mask = recmask * (himask * sign)
+                mask = cut(recmask) * (cut(himask) * sign)
                 if bands is not None:
                     coeffs, mask = coeffs[:, :, bands], mask[bands]
                 if self.tight_frame and self.is_complex:
-                    coeffs = coeffs * math.sqrt(2)
-                oriented = (torch.fft.fft2(coeffs, norm=norm) * mask).sum(2)
+                    mask = mask * math.sqrt(2)  # undoes the forward's 1/sqrt(2)
+                oriented = (fft(coeffs, norm=norm) * mask).sum(2)
                 low = low + (oriented * 1j if odd else oriented)
-        out = low * self.lo0mask
+        out = low * cut(self.lo0mask)
         if "residual_highpass" in levels:
-            out = out + torch.fft.fft2(pyr_coeffs["residual_highpass"], norm=norm) * self.hi0mask
+            out = out + fft(pyr_coeffs["residual_highpass"], norm=norm) * cut(self.hi0mask)
         if exact:
-            out = out / self._frame_gain(out.real.dtype, out.device)
+            out = out / cut(self._frame_gain(out.real.dtype, out.device))
+        if half:
+            return torch.fft.irfft2(out, s=self.image_shape, norm=norm)
         return torch.fft.ifft2(out, norm=norm).real
 
     def _frame_gain(self, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -745,59 +707,3 @@ def _unpack(t: Tensor, shapes: Sequence[torch.Size]) -> list[Tensor]:
     sizes = [int(np.prod(s)) if len(s) else 1 for s in shapes]
     chunks = t.split(sizes, dim=2)
     return [c.reshape(*c.shape[:2], *s, *c.shape[-2:]) for c, s in zip(chunks, shapes)]
-
-
-def steering_weights(num_orientations: int, angles: Sequence[float] | Tensor,
-                     even_phase: bool = True) -> Tensor:
-    """Weights that steer ``num_orientations`` derivative-filter responses to ``angles``.
-
-    The filters sit at ``pi * k / num_orientations`` and contain the angular harmonics
-    ``num_orientations - 1, num_orientations - 3, ...`` (derivative filters of order
-    ``num_orientations - 1``).
-
-    Parameters
-    ----------
-    num_orientations
-        Number of filters in the steerable basis.
-    angles
-        Target angles in radians.
-    even_phase
-        Cosine-phase (``True``) or sine-phase harmonics about the filter positions.
-
-    Returns
-    -------
-    Tensor
-        ``(num_orientations, len(angles))`` float64 weights.
-
-    Examples
-    --------
-    Steering to a filter's own angle picks that filter:
-
-    >>> import torch
-    >>> w = steering_weights(4, [0.0, 3.141592653589793 / 4])
-    >>> torch.allclose(w, torch.eye(4, 2, dtype=torch.float64), atol=1e-12)
-    True
-    """
-    num = int(num_orientations)
-    harmonics = np.arange(1 - num % 2, num, 2)
-    positions = np.pi * np.arange(num) / num
-    angles = np.asarray(torch.as_tensor(angles, dtype=torch.float64).reshape(-1).cpu())
-
-    def basis(theta: np.ndarray) -> np.ndarray:
-        cols = []
-        for h in harmonics:
-            if h == 0:
-                cols.append(np.ones_like(theta))
-            elif even_phase:
-                cols += [np.cos(h * theta), np.sin(h * theta)]
-            else:
-                cols += [np.sin(h * theta), -np.cos(h * theta)]
-        return np.stack(cols, 1)
-
-    to_harmonics = np.linalg.pinv(basis(positions))
-    # the target angle expressed in the harmonics, always cosine-then-sine
-    cols = []
-    for h in harmonics:
-        cols += [np.ones_like(angles)] if h == 0 else [np.cos(h * angles), np.sin(h * angles)]
-    weights = np.stack(cols, 1) @ to_harmonics
-    return torch.as_tensor(weights.T.copy())
