@@ -158,9 +158,9 @@ def test_plots_and_animation(tmp_path):
     ax = metamer_module.plot_loss(met)
     assert len(ax.lines) == 2  # one per target
     assert (met.losses > 0).all()
-    fig = metamer_module.plot_synthesis_status(
+    fig, axes_idx = metamer_module.plot_synthesis_status(
         met, included_plots=["display_metamer", "plot_loss", "plot_representation_error", "plot_pixel_values"])
-    assert len(fig.axes) == 4
+    assert len(fig.axes) == 4 and axes_idx["plot_pixel_values"] == 3 and axes_idx["misc"] == []
     anim = metamer_module.animate(met, included_plots=["display_metamer", "plot_loss"], figsize=(8, 4))
     path = save_animation(anim, tmp_path / "anim", fmt="gif")
     assert Image.open(path).n_frames == 4  # iterations 0, 2, 4, 6

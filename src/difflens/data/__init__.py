@@ -12,7 +12,7 @@ _EXPORTS = {
     "load_image": "images", "camera": "images", "astronaut": "images", "brick": "images",
     "gravel": "images", "grass": "images", "reptile_skin": "images", "textures": "images",
     # noise images (noise.py)
-    "pink_noise": "noise", "white_noise": "noise",
+    "pink_noise": "noise", "white_noise": "noise", "add_noise": "noise",
     # digits and IDX datasets (digits.py, idx.py)
     "load_digits": "digits", "mnist": "idx", "emnist": "idx", "read_idx": "idx", "write_idx": "idx",
 }

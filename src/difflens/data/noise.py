@@ -1,4 +1,4 @@
-"""Noise images: white Gaussian/uniform noise and pink (power-law spectrum) noise.
+"""Noise images: white Gaussian/uniform noise, pink (power-law spectrum) noise, noise of a given MSE.
 
 Every draw uses an explicit ``torch.Generator``. With ``generator=None`` a fresh
 generator from :func:`~difflens.tools.rng.default_generator` (seed 0) is used, so
@@ -14,7 +14,7 @@ import torch
 
 from difflens.tools.rng import default_generator
 
-__all__ = ["pink_noise", "power_law_filter", "shape_spectrum", "white_noise"]
+__all__ = ["add_noise", "pink_noise", "power_law_filter", "shape_spectrum", "white_noise"]
 
 Shape = int | Sequence[int]
 
@@ -122,3 +122,55 @@ def pink_noise(
     a = 2.5 - float(fract_dim) if amplitude_exponent is None else float(amplitude_exponent)
     white = white_noise(shape, generator=generator, device=None, dtype=torch.float64)
     return shape_spectrum(white, a).to(device=device or white.device, dtype=dtype)
+
+
+def add_noise(
+    image: torch.Tensor,
+    noise_mse: float | Sequence[float] | torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``image`` plus Gaussian noise scaled so each noisy image's MSE to ``image`` is exactly ``noise_mse``.
+
+    plenoptic 1.1's ``tools.add_noise``, with an explicit generator. Each noise image is drawn
+    i.i.d. normal, made zero-mean, then scaled so that its mean square over height and width
+    equals its ``noise_mse``: ``difflens.metric.mse(image, noisy) == noise_mse``.
+
+    Parameters
+    ----------
+    image : Tensor
+        ``(batch, channel, height, width)`` floating-point image(s).
+    noise_mse : float, sequence of float or Tensor
+        One MSE, or N of them: the noisy images then run along the batch dimension (``image``
+        must have batch 1 or N). Values >= 0.
+    generator : torch.Generator, optional
+        Draws the noise (default :func:`~difflens.tools.rng.default_generator`: seed 0).
+
+    Returns
+    -------
+    Tensor
+        ``(max(batch, N), channel, height, width)``, the dtype and device of ``image``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from difflens.data import add_noise
+    >>> img = torch.zeros(1, 1, 8, 8)
+    >>> noisy = add_noise(img, [0.01, 0.04], generator=torch.Generator().manual_seed(0))
+    >>> noisy.shape, [round(float(v), 6) for v in noisy.pow(2).mean((-1, -2)).flatten()]
+    (torch.Size([2, 1, 8, 8]), [0.01, 0.04])
+    """
+    from difflens.tools.validate import check_image
+
+    check_image(image, "image", ndim=4)
+    mse = torch.as_tensor(noise_mse, dtype=torch.float64).flatten()
+    if mse.numel() == 0 or not bool(torch.isfinite(mse).all()) or bool((mse < 0).any()):
+        raise ValueError(f"noise_mse must hold one or more finite values >= 0, got {noise_mse!r}")
+    n, b = mse.numel(), image.shape[0]
+    if n > 1 and b > 1 and n != b:
+        raise ValueError(f"noise_mse has {n} values but image has batch {b}: give one value, or one per image "
+                         "(or an image of batch 1)")
+    g = default_generator(generator)
+    noise = torch.randn((max(n, b), *image.shape[1:]), generator=g, device=g.device, dtype=torch.float64)
+    noise = noise - noise.mean((-1, -2), keepdim=True)
+    noise = noise * torch.sqrt(mse.view(-1, 1, 1, 1) / noise.pow(2).mean((-1, -2), keepdim=True))
+    return image + noise.to(device=image.device, dtype=image.dtype)

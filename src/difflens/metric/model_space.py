@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from .normalized_laplacian import normalized_laplacian_pyramid
 
-__all__ = ["model_metric", "model_metric_factory", "NLP"]
+__all__ = ["NLP", "model_metric", "model_metric_factory"]
 
 EPSILON = 1e-10
 

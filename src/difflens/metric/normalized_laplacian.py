@@ -18,8 +18,13 @@ from torch import Tensor
 from difflens.simulate.laplacian_pyramid import LaplacianPyramid
 from difflens.tools.validate import check_image, check_image_pair
 
-__all__ = ["nlpd", "normalized_laplacian_pyramid", "divisive_normalization_filters", "N_SCALES",
-           "DN_SIGMAS"]
+__all__ = [
+    "DN_SIGMAS",
+    "N_SCALES",
+    "divisive_normalization_filters",
+    "nlpd",
+    "normalized_laplacian_pyramid",
+]
 
 N_SCALES = 6
 #: The additive constant of each level's divisive normalisation, fine to coarse.

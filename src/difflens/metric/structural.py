@@ -11,7 +11,8 @@ direct 11x11 convolutions, on mean-shifted images (float32 stays within ~1e-6 of
 from __future__ import annotations
 
 import warnings
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,7 @@ from torch import Tensor
 from difflens.tools.conv import SpectrumCache, correlate2d, same_padding
 from difflens.tools.validate import check_image_pair
 
-__all__ = ["ssim", "ssim_map", "ms_ssim", "ssim_components", "gaussian_window_1d", "MS_SSIM_POWER_FACTORS"]
+__all__ = ["MS_SSIM_POWER_FACTORS", "gaussian_window_1d", "ms_ssim", "ssim", "ssim_components", "ssim_map"]
 
 C1 = 0.01 ** 2
 C2 = 0.03 ** 2

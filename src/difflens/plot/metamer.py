@@ -2,17 +2,21 @@
 
 ``included_plots`` names the panels of :func:`plot_synthesis_status` and
 :func:`animate`: ``"display_metamer"``, ``"plot_loss"``,
-``"plot_representation_error"``, ``"plot_pixel_values"``.
+``"plot_representation_error"``, ``"plot_pixel_values"``; ``fig``, ``axes_idx`` and
+``width_ratios`` place them as plenoptic's do, and :func:`plot_synthesis_status` returns
+``(fig, axes_idx)`` as plenoptic's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib import animation
+
+from .layout import synthesis_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from difflens.synthesize.metamer import Metamer
@@ -106,54 +110,82 @@ _DRAW = {"display_metamer": display_metamer, "plot_loss": plot_loss,
          "plot_representation_error": plot_representation_error, "plot_pixel_values": plot_pixel_values}
 
 
-def _check_panels(included_plots: Sequence[str]) -> list[str]:
-    panels = list(included_plots)
-    unknown = [p for p in panels if p not in PANELS]
-    if unknown or not panels:
-        raise ValueError(f"included_plots must be a non-empty list from {PANELS}, got {included_plots!r}")
-    return panels
+_DEFAULT_WIDTHS = {"display_metamer": 1.0, "plot_loss": 1.0, "plot_representation_error": 1.0,
+                   "plot_pixel_values": 1.0}
+_DEFAULT_PANELS = ("display_metamer", "plot_loss", "plot_representation_error")
+
+
+def _draw_panels(met: "Metamer", fig, axes_idx: dict, included_plots: Sequence[str], iteration: int | None,
+                 batch_idx: int) -> None:
+    for name in PANELS:
+        if name in included_plots:
+            kw = {"iteration": iteration, "ax": fig.axes[axes_idx[name]]}
+            if name != "plot_loss":
+                kw["batch_idx"] = batch_idx
+            _DRAW[name](met, **kw)
 
 
 def plot_synthesis_status(met: "Metamer", iteration: int | None = None, batch_idx: int = 0,
-                          included_plots: Sequence[str] = ("display_metamer", "plot_loss",
-                                                           "plot_representation_error"),
-                          figsize: tuple[float, float] | None = None):
-    """Several panels side by side at one iteration. Returns the figure."""
-    panels = _check_panels(included_plots)
-    fig, axes = plt.subplots(1, len(panels), figsize=figsize or (4.5 * len(panels), 4), squeeze=False)
-    for name, ax in zip(panels, axes[0]):
-        kw = {"iteration": iteration, "ax": ax}
-        if name != "plot_loss":
-            kw["batch_idx"] = batch_idx
-        _DRAW[name](met, **kw)
+                          included_plots: Sequence[str] = _DEFAULT_PANELS,
+                          figsize: tuple[float, float] | None = None, *, fig: Any = None,
+                          axes_idx: Mapping[str, int] | None = None,
+                          width_ratios: Mapping[str, float] | None = None):
+    """Several panels side by side at one iteration; returns ``(fig, axes_idx)`` as plenoptic.
+
+    Parameters
+    ----------
+    met : Metamer
+    iteration : int, optional
+        A stored iteration (default the current metamer).
+    batch_idx : int
+        Which target of a batch.
+    included_plots : sequence of str
+        Panels from :data:`PANELS`, drawn in that order.
+    figsize : (float, float), optional
+        Size of a new figure (default 5 inches tall, widths from ``width_ratios``).
+    fig : Figure, optional
+        Draw into this figure's axes instead of a new one.
+    axes_idx : dict, optional
+        Panel name -> index into ``fig.axes`` (missing panels take the first free index).
+    width_ratios : dict, optional
+        Panel name -> relative width in a new figure (default 1 each).
+
+    Returns
+    -------
+    (Figure, dict)
+        The figure and ``axes_idx`` (with ``"misc"``: axes no panel uses).
+    """
+    fig, _, axes_idx = synthesis_axes(fig, axes_idx, figsize, PANELS, included_plots, width_ratios,
+                                      _DEFAULT_WIDTHS)
+    _draw_panels(met, fig, axes_idx, included_plots, iteration, batch_idx)
     fig.tight_layout()
-    return fig
+    return fig, axes_idx
 
 
 def animate(met: "Metamer", framerate: int = 10, batch_idx: int = 0,
-            included_plots: Sequence[str] = ("display_metamer", "plot_loss", "plot_representation_error"),
-            figsize: tuple[float, float] | None = None, max_frames: int = 100):
+            included_plots: Sequence[str] = _DEFAULT_PANELS,
+            figsize: tuple[float, float] | None = None, max_frames: int = 100, *, fig: Any = None,
+            axes_idx: Mapping[str, int] | None = None, width_ratios: Mapping[str, float] | None = None):
     """Animate the saved progress: one frame per stored metamer (at most ``max_frames``).
 
-    Needs ``synthesize(store_progress=...)``. Returns a ``FuncAnimation``; write
+    Needs ``synthesize(store_progress=...)``. ``fig``, ``axes_idx``, ``width_ratios`` and
+    ``included_plots`` as in :func:`plot_synthesis_status`. Returns a ``FuncAnimation``; write
     it with :func:`difflens.plot.save_animation` (GIF without ffmpeg).
     """
     iters = met.saved_iterations
     if len(iters) < 2:
         raise ValueError("animate needs saved progress: call synthesize(store_progress=True or N) first")
-    panels = _check_panels(included_plots)
     frames = iters[:: max(1, int(np.ceil(len(iters) / max_frames)))]
     if frames[-1] != iters[-1]:
         frames.append(iters[-1])
-    fig, axes = plt.subplots(1, len(panels), figsize=figsize or (4.5 * len(panels), 4), squeeze=False)
+    fig, _, axes_idx = synthesis_axes(fig, axes_idx, figsize, PANELS, included_plots, width_ratios,
+                                      _DEFAULT_WIDTHS)
 
     def draw(it):
-        for name, ax in zip(panels, axes[0]):
-            ax.clear()
-            kw = {"iteration": it, "ax": ax}
-            if name != "plot_loss":
-                kw["batch_idx"] = batch_idx
-            _DRAW[name](met, **kw)
+        for name in PANELS:
+            if name in included_plots:
+                fig.axes[axes_idx[name]].clear()
+        _draw_panels(met, fig, axes_idx, included_plots, it, batch_idx)
         fig.suptitle(f"iteration {it}")
         return []
 

@@ -16,23 +16,28 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from difflens.engine import LossConvergence, Optimization
+from difflens.engine import LossConvergence, NonFiniteLossError, Optimization
 from difflens.tools.io import CheckpointError, load_file, save_file
 from difflens.tools.rng import default_generator
 from difflens.tools.validate import check_range, check_synthesis_image, validate_metric
 
-__all__ = ["MADCompetition", "penalize_range_total"]
+__all__ = ["MADCompetition", "NonFiniteMADLoss", "penalize_range_total"]
 
 FORMAT = "difflens.synthesize.MADCompetition"
 VERSION = 1
 Metric = Callable[[Tensor, Tensor], Tensor]
 _SERIES = ("optimized_metric", "reference_metric")
+
+
+class NonFiniteMADLoss(NonFiniteLossError, ValueError):
+    """The MAD loss became NaN or infinite: the engine's error, also a ``ValueError`` as plenoptic raises."""
 
 
 def penalize_range_total(image: Tensor, allowed_range: tuple[float, float] = (0.0, 1.0)) -> Tensor:
@@ -197,7 +202,7 @@ class MADCompetition:
     def _snapshot(self) -> Tensor:
         return self.mad_image.detach().clone()
 
-    def setup(self, optimizer: Any = None, scheduler: Any = None) -> "MADCompetition":
+    def setup(self, optimizer: Any = None, scheduler: Any = None) -> MADCompetition:
         """Build :attr:`optimization` (called by the first :meth:`synthesize`; only once).
 
         ``optimizer``: an optimiser over ``[self.mad_image]``, an optimiser class, or a factory
@@ -248,6 +253,13 @@ class MADCompetition:
             Where the engine writes its checkpoint (at the end, and on Ctrl-C / SIGTERM).
         resume : bool
             With an existing ``checkpoint_path``: load it and finish the run it records.
+
+        Raises
+        ------
+        NonFiniteMADLoss
+            The loss became NaN or inf (a ``ValueError`` and a
+            :class:`~difflens.engine.NonFiniteLossError`); the MAD image and optimiser are
+            restored to the last finite iteration.
         """
         if self.optimization is None:
             self.setup(optimizer=optimizer, scheduler=scheduler)
@@ -264,6 +276,8 @@ class MADCompetition:
             self.store_progress = store_progress
         try:
             self.optimization.run(max_iter, resume=resume)
+        except NonFiniteLossError as err:
+            raise NonFiniteMADLoss(f"Found a NaN in loss during optimization: {err}", err.iteration) from err
         finally:
             self._update_current()
         if self.optimization.stop_reason == "loss_change":
@@ -338,7 +352,7 @@ class MADCompetition:
         return None if self.optimization is None else self.optimization.scheduler
 
     # ------------------------------------------------------ devices and files
-    def to(self, *args: Any, **kwargs: Any) -> "MADCompetition":
+    def to(self, *args: Any, **kwargs: Any) -> MADCompetition:
         """Move and/or cast (``to(device)``, ``to(dtype)``, ``to(device, dtype)``) images, metrics, optimiser state."""
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
         for a in args:
@@ -397,7 +411,7 @@ class MADCompetition:
 
     def load(self, path: str | os.PathLike, map_location: Any = None, *, optimizer: Any = None,
              scheduler: Any = None, tensor_equality_atol: float = 1e-8,
-             tensor_equality_rtol: float = 1e-5) -> "MADCompetition":
+             tensor_equality_rtol: float = 1e-5) -> MADCompetition:
         """Restore a :meth:`save` file into this object, built with the same arguments.
 
         Synthesis then resumes with :meth:`synthesize`, equal to an uninterrupted run. As in
