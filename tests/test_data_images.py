@@ -26,7 +26,8 @@ def test_bundled_images_shape_range_dtype(name):
 
 
 def test_named_loaders_match_load_image_and_take_device_dtype():
-    assert data.list_images() == ["astronaut", "brick", "camera", "curie", "einstein", "gravel"]
+    assert data.list_images() == ["astronaut", "brick", "camera", "curie", "einstein", "grass", "gravel",
+                                  "reptile_skin"]
     for name in data.list_images():
         loader = getattr(images_mod, name)
         assert torch.equal(loader(), data.load_image(name))

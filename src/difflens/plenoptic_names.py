@@ -9,7 +9,8 @@ module, above both, puts them together under plenoptic's names:
   ``eigendistortion`` also carry the plotting functions of
   :mod:`difflens.plot.metamer` and :mod:`difflens.plot.eigendistortion`;
 - ``synth.mad_competition``: :mod:`difflens.synthesize.mad_competition` with the plots of
-  :mod:`difflens.plot.mad`;
+  :mod:`difflens.plot.mad`; ``synth.MetamerCTF``; ``plot_ps_representation`` and
+  ``update_ps_representation`` (plenoptic's ``PortillaSimoncelli.plot_representation`` / ``update_plot``);
 - ``simulate`` and ``simul``, ``data``, ``metric``, ``tools``, ``imshow``, ``animshow``, ``pyrshow``,
   ``to_numpy``, ``load_images``: difflens's own.
 
@@ -24,17 +25,19 @@ import types
 from difflens import data, metric, simulate, tools  # noqa: F401  (plenoptic's names)
 from difflens.data.images import load_images  # noqa: F401
 from difflens.plot import animshow, imshow, pyrshow  # noqa: F401
+from difflens.plot.textures import plot_ps_representation, update_ps_representation  # noqa: F401
 from difflens.plot import eigendistortion as _plot_eig
 from difflens.plot import mad as _plot_mad
 from difflens.plot import metamer as _plot_met
 from difflens.synthesize import eigendistortion as _eig
 from difflens.synthesize import mad_competition as _mad
 from difflens.synthesize import metamer as _met
+from difflens.synthesize.metamer_ctf import MetamerCTF as _MetamerCTF
 
 from difflens.tools.signal import to_numpy  # noqa: F401
 
 __all__ = ["synthesize", "synth", "simulate", "simul", "data", "metric", "tools", "imshow", "animshow", "pyrshow",
-           "to_numpy",
+           "to_numpy", "plot_ps_representation", "update_ps_representation",
            "load_images"]
 
 
@@ -50,6 +53,7 @@ synth = types.ModuleType("difflens.synth", "difflens.synthesize under plenoptic'
 synth.metamer = _merged("difflens.synth.metamer", _met, _plot_met)
 synth.eigendistortion = _merged("difflens.synth.eigendistortion", _eig, _plot_eig)
 synth.Metamer = _met.Metamer
+synth.MetamerCTF = synth.metamer.MetamerCTF = _MetamerCTF
 synth.Eigendistortion = _eig.Eigendistortion
 synth.mad_competition = _merged("difflens.synth.mad_competition", _mad, _plot_mad)
 synth.MADCompetition = _mad.MADCompetition

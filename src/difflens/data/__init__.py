@@ -21,7 +21,7 @@ _EXPORTS = {
     # bundled photographs and image files (images.py)
     "einstein": "images", "curie": "images", "load_images": "images", "list_images": "images",
     "load_image": "images", "camera": "images", "astronaut": "images", "brick": "images",
-    "gravel": "images",
+    "gravel": "images", "grass": "images", "reptile_skin": "images", "textures": "images",
     # noise images (noise.py)
     "pink_noise": "noise", "white_noise": "noise", "add_noise": "noise",
     # digits and IDX datasets (digits.py, idx.py)

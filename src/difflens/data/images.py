@@ -22,10 +22,13 @@ __all__ = [
     "camera",
     "curie",
     "einstein",
+    "grass",
     "gravel",
     "list_images",
     "load_image",
     "load_images",
+    "reptile_skin",
+    "textures",
 ]
 
 PathLike = str | os.PathLike
@@ -53,7 +56,12 @@ _BUNDLED = {
     "astronaut": "astronaut.png",
     "brick": "brick.png",
     "gravel": "gravel.png",
+    "grass": "grass.png",
+    "reptile_skin": "reptile_skin.png",
 }
+
+#: the bundled textures by kind, as Portilla & Simoncelli (2000) group their examples
+_TEXTURES = {"brick": "regular", "gravel": "stochastic", "grass": "stochastic", "reptile_skin": "mixed"}
 
 # Rec. 709 luma weights, as skimage.color.rgb2gray (and so plenoptic.load_images) uses.
 _GRAY_WEIGHTS = np.array([0.2125, 0.7154, 0.0721])
@@ -200,6 +208,22 @@ def load_images(
     return torch.as_tensor(stacked).to(device=device, dtype=dtype)
 
 
+def textures() -> dict[str, str]:
+    """The bundled texture photographs and their kind (``"regular"``, ``"stochastic"``, ``"mixed"``).
+
+    Each name is also a loader (``difflens.data.brick()``) and a :func:`load_image` name.
+
+    Examples
+    --------
+    >>> from difflens import data
+    >>> data.textures()
+    {'brick': 'regular', 'gravel': 'stochastic', 'grass': 'stochastic', 'reptile_skin': 'mixed'}
+    >>> data.load_image("grass").shape
+    torch.Size([1, 1, 256, 256])
+    """
+    return dict(_TEXTURES)
+
+
 def list_images() -> list[str]:
     """Names of the bundled photographs, for :func:`load_image`."""
     return builtins.sorted(_BUNDLED)
@@ -274,3 +298,11 @@ dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_
 gravel = _make_loader("gravel", "Gravel texture (CC0, from scikit-image), 256 px")
 """Gravel texture (CC0, from scikit-image): ``(as_gray=True, *, device=None, dtype=torch.float32) ->
 (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
+grass = _make_loader("grass", "Grass texture (CC0, from scikit-image), 256 px")
+"""Grass texture (CC0, from scikit-image): ``(as_gray=True, *, device=None, dtype=torch.float32) ->
+(1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""
+reptile_skin = _make_loader(
+    "reptile_skin", "Reptile-skin texture (plenoptic's example texture), 256 px"
+)
+"""Reptile-skin texture (plenoptic's example texture): ``(as_gray=True, *, device=None,
+dtype=torch.float32) -> (1, C, 256, 256)`` tensor in [0, 1], C = 1 (3 with ``as_gray=False``)."""

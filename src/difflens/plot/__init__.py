@@ -6,7 +6,8 @@ from difflens.tools.lazy import lazy_exports
 
 from .animation import ffmpeg_available, save_animation
 
-_EXPORTS = {"imshow": "display", "animshow": "display", "display_filters": "display", "pyrshow": "display"}
+_EXPORTS = {"imshow": "display", "animshow": "display", "display_filters": "display", "pyrshow": "display",
+            "plot_ps_representation": "textures", "update_ps_representation": "textures"}
 __all__ = ["save_animation", "ffmpeg_available", *_EXPORTS]
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 

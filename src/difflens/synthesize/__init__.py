@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 from difflens.tools.lazy import lazy_exports
 
 _EXPORTS = {
-    "Metamer": "metamer", "Eigendistortion": "eigendistortion", "MADCompetition": "mad_competition",
-    "metamer": ".metamer", "eigendistortion": ".eigendistortion", "mad_competition": ".mad_competition",
+    "Metamer": "metamer", "Eigendistortion": "eigendistortion", "MetamerCTF": "metamer_ctf",
+    "MADCompetition": "mad_competition",
+    "metamer": ".metamer", "eigendistortion": ".eigendistortion", "metamer_ctf": ".metamer_ctf",
+    "mad_competition": ".mad_competition",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -192,8 +192,17 @@ class Metamer:
         elif scheduler_kwargs is not None:
             raise ValueError("scheduler_kwargs only go with a scheduler class")
         self.optimization = Optimization([self.metamer], self.objective, optimizer=optimizer,
-                                         scheduler=scheduler, freeze_converged=True, snapshot_fn=self._snapshot)
+                                         scheduler=scheduler, freeze_converged=True, snapshot_fn=self._snapshot,
+                                         state=self._engine_state())
         return self
+
+    def _engine_state(self) -> dict[str, Any]:
+        """Objects saved, restored and rolled back with the engine (subclasses add theirs)."""
+        return {}
+
+    def _stop_rules(self, stop_criterion: float, stop_iters_to_check: int) -> list:
+        """The engine's stop rules for :meth:`synthesize` (subclasses change them)."""
+        return [LossConvergence(stop_criterion, stop_iters_to_check)]
 
     def _snapshot(self) -> Tensor:
         return self.metamer.detach().clone()
@@ -201,7 +210,10 @@ class Metamer:
     def objective(self, metamer: Tensor | None = None) -> Tensor:
         """Per-item loss ``(B,)``: representation loss + λ · range penalty."""
         x = self.metamer if metamer is None else metamer
-        loss = self.loss_function(self.model(x), self.target_representation)
+        return self._per_item(self.loss_function(self.model(x), self.target_representation), x)
+
+    def _per_item(self, loss: Tensor, x: Tensor) -> Tensor:
+        """A loss_function output as a ``(B,)`` loss, plus the range penalty of ``x``."""
         if loss.ndim == 0:
             loss = loss.expand(x.shape[0]) / x.shape[0]
         elif loss.shape != (x.shape[0],):
@@ -257,7 +269,7 @@ class Metamer:
             raise ValueError("scheduler can only be set on the first call to synthesize (or setup)")
         every = _store_every(store_progress)
         options: dict[str, Any] = {"snapshot_every": every} if every else {}
-        self.optimization.configure(stop_rules=[LossConvergence(stop_criterion, stop_iters_to_check)],
+        self.optimization.configure(stop_rules=self._stop_rules(stop_criterion, stop_iters_to_check),
                                     progress="metamer" if progress else False,
                                     checkpoint_path=checkpoint_path, **options)
         if every:
