@@ -21,7 +21,7 @@ _EXPORTS = {
     "TrajectoryOptimizer": "mpc", "MPC": "mpc", "disagreement_cost": "mpc", "PlanBlowUpError": "mpc", "rollout": "mpc",
     "ForwardModel": "models", "Ensemble": "models", "ModelFit": "models", "random_transitions": "models",
     "TransitionSampler": "models",
-    "Policy": "policy", "TruckTraining": "policy", "StartSampler": "policy", "evaluate_truck": "policy",
+    "Policy": "policy", "ClippedAdam": "policy", "TruckTraining": "policy", "StartSampler": "policy", "evaluate_truck": "policy", "with_target": "policy",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
