@@ -88,12 +88,17 @@ def bench_truck(seeds: list[int], fit_steps: int, train_steps: int) -> None:
           f"min {s.min():.3f}, max {s.max():.3f}; outside: mean {o.mean():.3f}, std {o.std():.3f}")
 
 
-def bench_lorenz(starts: int, seed: int, model: str, time_units: float) -> None:
+def bench_lorenz(starts: int, seed: int, model: str, time_units: float, horizon: int, iters: int,
+                 margin: float) -> None:
     from difflens.studies.control import lorenz_hold
 
-    r = lorenz_hold(starts, seed, model=model, time_units=time_units)
-    print(f"Lorenz lobe holding, {starts} starts, model {model}: success {r['success']:.3f}, "
-          f"mean control energy {r['energy']:.3f}")
+    c0 = time.process_time()
+    r = lorenz_hold(starts, seed, model=model, time_units=time_units, horizon=horizon, iterations=iters, margin=margin)
+    S = r["states"]
+    lost = (~(S[:, int(round(1.0 / r["dt"])):, 0] > 0).all(1)).nonzero()[:, 0].tolist()
+    print(f"Lorenz lobe holding, {starts} starts, {time_units} time units, model {model}, horizon {horizon}, "
+          f"{iters} L-BFGS step(s) per plan, margin {margin}: success {r['success']:.3f}, mean control energy "
+          f"{r['energy']:.3f}; lost starts {lost}; CPU {time.process_time() - c0:.0f} s")
 
 
 def main() -> None:
@@ -111,6 +116,9 @@ def main() -> None:
     p.add_argument("--time", type=float, default=20.0)
     p.add_argument("--starts", type=int, default=100)
     p.add_argument("--model", choices=["true", "emulator"], default="emulator")
+    p.add_argument("--lorenz-horizon", type=int, default=10)
+    p.add_argument("--lorenz-iters", type=int, default=1)
+    p.add_argument("--margin", type=float, default=3.0)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -119,7 +127,7 @@ def main() -> None:
     elif a.what == "truck":
         bench_truck(a.seeds, a.fit_steps, a.train_steps)
     else:
-        bench_lorenz(a.starts, a.seed, a.model, a.time)
+        bench_lorenz(a.starts, a.seed, a.model, a.time, a.lorenz_horizon, a.lorenz_iters, a.margin)
 
 
 if __name__ == "__main__":

@@ -190,7 +190,8 @@ def lorenz_emulator(env, generator, n: int = 20000, steps: int = 1500):
 
 
 def lorenz_hold(starts: int, seed: int, model: str = "true", time_units: float = 20.0, horizon: int = 10,
-                iterations: int = 1, fit_steps: int = 1500, checkpoint_path=None, resume: bool = False) -> dict:
+                iterations: int = 1, fit_steps: int = 1500, margin: float = 3.0, checkpoint_path=None,
+                resume: bool = False) -> dict:
     """MPC keeping Lorenz-63 on the ``x > 0`` lobe from ``starts`` attractor points.
 
     Success: ``x > 0`` at every control step after the first time unit. Returns success rate,
@@ -199,7 +200,7 @@ def lorenz_hold(starts: int, seed: int, model: str = "true", time_units: float =
     from difflens.control import MPC, ControlledLorenz
     from difflens.tools.rng import default_generator
 
-    env = ControlledLorenz()
+    env = ControlledLorenz(margin=margin)
     g = default_generator(seed=seed)
     s0 = env.sample_starts(starts, g)
     planner = env.step
