@@ -20,7 +20,7 @@ def test_straight_backing_moves_the_rear_by_the_speed():
     assert torch.allclose(s2, torch.tensor([[3.0 - e.speed, 0.5, 0.0, 0.0]], dtype=torch.float64))
     # steering turns the cab, which then pulls the trailer round; the hitch stays rigid
     s3 = e.step(s, torch.full((1, 1), 0.5, dtype=torch.float64))
-    assert float(s3[0, 2]) == pytest.approx(-math.asin(e.speed * math.sin(0.5) / e.cab_length))
+    assert float(s3[0, 2]) == pytest.approx(-math.atan(e.speed * math.sin(0.5) / e.cab_length))
     # actions beyond +-70 degrees are clipped
     assert torch.equal(e.step(s, torch.full((1, 1), 3.0, dtype=torch.float64)),
                        e.step(s, torch.full((1, 1), math.radians(70), dtype=torch.float64)))
@@ -126,7 +126,8 @@ def test_policy_trained_through_the_truck_improves_docking_and_resumes_exactly(t
 
 TINY = {"lqr_horizon": 5, "fit_steps": 20, "transitions": 500, "train_steps": 3, "ramp": 3, "eval_starts": 8, "mpc_starts": 1,
         "mpc_horizon": 3, "mpc_steps": 3, "lorenz_starts": 2, "lorenz_time": 1.1, "lorenz_fit_steps": 5,
-        "lorenz_horizon": 2}
+        "lorenz_horizon": 2, "target_train_steps": 2, "ensemble_members": 2, "ensemble_fit_steps": 3,
+        "ensemble_transitions": 200}
 
 
 def test_tiny_control_study_writes_its_metrics(tmp_path):
@@ -138,3 +139,7 @@ def test_tiny_control_study_writes_its_metrics(tmp_path):
                 "mpc_vs_reference_cost_ratio", "lqr_gain_error", "lorenz_control_success_rate_emulator"):
         assert key in m
     assert m["lqr_gain_error"] < 1e-8 and m["status"] == "complete"
+    for key in ("truck_target_docking_success_rate", "truck_target_docking_success_rate_at_origin",
+                "planning_inside_region_plain", "planning_inside_region_penalised", "planning_model_error_plain",
+                "planning_model_error_penalised"):
+        assert 0 <= m[key] < math.inf

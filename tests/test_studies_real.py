@@ -28,7 +28,8 @@ TINY = {
                        "ar_tasks": 4},
     "control": {"lqr_horizon": 5, "fit_steps": 20, "transitions": 500, "train_steps": 3, "ramp": 3,
                 "eval_starts": 8, "mpc_starts": 1, "mpc_horizon": 3, "mpc_steps": 3, "lorenz_starts": 2,
-                "lorenz_time": 1.1, "lorenz_fit_steps": 5, "lorenz_horizon": 2},
+                "lorenz_time": 1.1, "lorenz_fit_steps": 5, "lorenz_horizon": 2, "target_train_steps": 2,
+                "ensemble_members": 2, "ensemble_fit_steps": 3, "ensemble_transitions": 200},
 }
 
 

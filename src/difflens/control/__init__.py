@@ -7,8 +7,9 @@
   engine, with bounds, warm starts and receding horizon; :class:`PlanBlowUpError`.
 * :class:`ForwardModel`, :class:`Ensemble`, :class:`ModelFit`, :func:`random_transitions`:
   learned one-step models trained on random moves.
-* :class:`Policy`, :class:`TruckTraining`, :func:`evaluate_truck`: a truck controller trained
-  through the unrolled (learned) model.
+* :class:`Policy`, :class:`TruckTraining`, :func:`evaluate_truck`, :func:`with_target`,
+  :class:`ClippedAdam`: a truck controller trained through the unrolled (learned) model, for one
+  dock or (the dock's position as an input) for any dock on the wall.
 """
 
 from typing import TYPE_CHECKING
@@ -23,7 +24,8 @@ _EXPORTS = {
     "TrajectoryOptimizer": "mpc", "MPC": "mpc", "disagreement_cost": "mpc", "PlanBlowUpError": "mpc", "rollout": "mpc",
     "ForwardModel": "models", "Ensemble": "models", "ModelFit": "models", "random_transitions": "models",
     "TransitionSampler": "models",
-    "Policy": "policy", "TruckTraining": "policy", "StartSampler": "policy", "evaluate_truck": "policy",
+    "Policy": "policy", "ClippedAdam": "policy", "TruckTraining": "policy", "StartSampler": "policy",
+    "evaluate_truck": "policy", "with_target": "policy",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -260,18 +260,20 @@ class Truck(Environment):
     the headings of the cab and trailer measured from the +x axis, pointing from the rear towards the
     front (so ``theta_trailer = 0`` is a trailer perpendicular to the dock wall ``x = 0``, backing
     into it). The action is the steering angle ``phi`` of the cab's front wheels, at most
-    ``phi_max`` = 70 degrees either way; the truck backs a distance ``speed`` per step. The kinematics
-    are Nguyen & Widrow's (1990) discrete equations::
+    ``phi_max`` = 70 degrees either way; the front wheels back a distance ``speed`` per step. The
+    discrete kinematics are Nguyen & Widrow's (1989/1990) as restated by Schoenauer & Ronald (1994)::
 
         A = r cos(phi);  B = A cos(theta_c - theta_t);  C = A sin(theta_c - theta_t)
         x' = x - B cos(theta_t);   y' = y - B sin(theta_t)
-        theta_c' = theta_c - asin(r sin(phi) / cab_length)
-        theta_t' = theta_t - asin(C / trailer_length)
+        theta_c' = atan2(d_c sin(theta_c) - r cos(theta_c) sin(phi), d_c cos(theta_c) + r sin(theta_c) sin(phi))
+        theta_t' = atan2(d_t sin(theta_t) - C cos(theta_t), d_t cos(theta_t) + C sin(theta_t))
 
-    Lengths are in trailer lengths (``trailer_length = 1``; ``cab_length = 6/14`` of it).
-    Jack-knife: ``|theta_c - theta_t| > 90`` degrees. The episode ends when the rear reaches the wall
-    (``x <= 0``), the truck jack-knifes, or the step limit is reached.
-    Valid set: ``x > 0`` and not jack-knifed.
+    which is ``theta_c' = theta_c - atan(r sin(phi) / d_c)`` and ``theta_t' = theta_t - atan(C / d_t)``
+    (the form used here: it keeps the angles continuous, unwrapped). Lengths are in trailer lengths
+    (``d_t = trailer_length = 1``; ``d_c = cab_length = 6/14``: the paper's cab of 6 and trailer of 14
+    units). Jack-knife: ``|theta_c - theta_t| > 90`` degrees. The episode ends when the rear reaches
+    the wall (``x <= 0``), the truck jack-knifes, or the step limit is reached.
+    Valid set: ``x > 0`` and not jack-knifed. See ``docs/control.md`` for the sources checked.
     """
 
     state_dim, action_dim, name = 4, 1, "Truck"
@@ -305,8 +307,8 @@ class Truck(Environment):
         C = A * torch.sin(tc - tt)
         x2 = x - B * torch.cos(tt)
         y2 = y - B * torch.sin(tt)
-        tc2 = tc - torch.asin(r * torch.sin(phi) / self.cab_length)
-        tt2 = tt - torch.asin((C / self.trailer_length).clamp(-1.0, 1.0))
+        tc2 = tc - torch.atan(r * torch.sin(phi) / self.cab_length)
+        tt2 = tt - torch.atan(C / self.trailer_length)
         return torch.stack((x2, y2, tc2, tt2), -1)
 
     def cost(self, s: Tensor, a: Tensor) -> Tensor:
@@ -343,9 +345,12 @@ class Truck(Environment):
         return unroll_truck(self, self.step, s0, policy, max_steps)
 
     def success(self, final: Tensor, reached_wall: Tensor, jackknifed: Tensor, pos_tol: float = 0.1,
-                angle_tol_deg: float = 10.0) -> Tensor:
-        """``(B,)`` bool: docked within ``pos_tol`` trailer lengths and ``angle_tol_deg`` of perpendicular."""
-        pos = (final[:, :2] - self.target.to(final)).norm(dim=-1)
+                angle_tol_deg: float = 10.0, target: Tensor | None = None) -> Tensor:
+        """``(B,)`` bool: docked within ``pos_tol`` trailer lengths and ``angle_tol_deg`` of perpendicular.
+
+        ``target``: ``(2,)`` or ``(B, 2)`` dock positions (default the truck's ``target``)."""
+        target = self.target if target is None else target
+        pos = (final[:, :2] - target.to(final)).norm(dim=-1)
         ang = final[:, 3].abs()
         return reached_wall & ~jackknifed & (pos <= pos_tol * self.trailer_length) & (ang <= math.radians(angle_tol_deg))
 

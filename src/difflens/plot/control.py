@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["animate_docking", "car_trajectories", "lorenz_lobe", "success_vs_distance", "truck_dockings"]
+__all__ = ["animate_docking", "car_trajectories", "lorenz_lobe", "planning_uncertainty", "success_vs_distance",
+           "target_dockings", "truck_dockings"]
 
 
 def _np(x) -> np.ndarray:
@@ -57,6 +58,43 @@ def truck_dockings(before, after, success_before, success_after):
     _truck_panel(axes[0], before, success_before, f"untrained: {np.mean(success_before):.0%} docked")
     _truck_panel(axes[1], after, success_after, f"trained through the emulator: {np.mean(success_after):.0%} docked")
     axes[0].set_ylabel("y (trailer lengths)")
+    return fig
+
+
+def target_dockings(states, target_y, success):
+    """Paths ``(B, T, 4)`` of one target-conditioned controller docking at ``target_y`` ``(B,)`` on the wall."""
+    import matplotlib.pyplot as plt
+
+    S, ty, ok = _np(states), _np(target_y), np.asarray(success, dtype=bool)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    colours = plt.cm.viridis((ty - ty.min()) / max(np.ptp(ty), 1e-9))
+    for path, c, t, good in zip(S, colours, ty, ok):
+        ax.plot(path[:, 0], path[:, 1], color=c, lw=0.8, alpha=0.8 if good else 0.3, ls="-" if good else ":")
+        ax.plot(0, t, "o", color=c, ms=3)
+    ax.axvline(0, color="k", lw=2)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (trailer lengths)")
+    ax.set_ylabel("y (trailer lengths)")
+    ax.set_title(f"one controller, docks anywhere on the wall: {ok.mean():.0%} docked")
+    return fig
+
+
+def planning_uncertainty(plans: dict, box):
+    """Planned paths in the (x, v_x) plane: ``plans`` maps a label to ``(model_states, true_states)``,
+    each ``(B, H+1, 4)`` (point mass ``[x, y, vx, vy]``); ``box`` = ``(lo, hi)`` of the model's training
+    states, drawn as the region it was trained on. Dashed: what the model predicts; solid: what happens."""
+    import matplotlib.pyplot as plt
+
+    lo, hi = _np(box[0]), _np(box[1])
+    fig, axes = plt.subplots(1, len(plans), figsize=(5 * len(plans), 3.8), squeeze=False, sharey=True)
+    for ax, (label, (model, true)) in zip(axes[0], plans.items()):
+        ax.add_patch(plt.Rectangle((lo[0], lo[2]), hi[0] - lo[0], hi[2] - lo[2], color="0.9", zorder=0))
+        for k, (m, t) in enumerate(zip(_np(model)[:8], _np(true)[:8])):
+            ax.plot(t[:, 0], t[:, 2], color=f"C{k}", lw=1)
+            ax.plot(m[:, 0], m[:, 2], color=f"C{k}", lw=1, ls="--")
+        ax.set_title(label)
+        ax.set_xlabel("x")
+    axes[0, 0].set_ylabel("v_x")
     return fig
 
 

@@ -20,16 +20,21 @@ class ControlSettings(StudySettings):
     """Settings of the ``control`` study."""
 
     PRESETS = {"quick": {"fit_steps": 150, "transitions": 5000, "train_steps": 40, "ramp": 40, "eval_starts": 50,
-                         "mpc_starts": 2, "mpc_horizon": 8, "mpc_steps": 30, "lorenz_starts": 4, "lorenz_time": 1.5,
-                         "lorenz_fit_steps": 150, "lorenz_horizon": 5},
+                         "target_train_steps": 30, "mpc_starts": 2, "mpc_horizon": 8, "mpc_steps": 30,
+                         "lorenz_starts": 4, "lorenz_time": 1.5, "lorenz_fit_steps": 150, "lorenz_horizon": 5,
+                         "ensemble_fit_steps": 60, "ensemble_transitions": 1500},
                "full": {"train_steps": 2000, "lorenz_starts": 100, "lorenz_time": 20.0}}
 
     fit_steps: int = setting(2000, "Adam steps training the truck emulator on random moves", minimum=1)
     transitions: int = setting(40000, "random truck moves for the emulator (10% held out)", minimum=100)
-    train_steps: int = setting(1000, "Adam steps training the truck controller through the emulator", minimum=1)
+    train_steps: int = setting(600, "Adam steps training the truck controller through the emulator", minimum=1)
+    clip_grad: float = setting(1.0, "gradient-norm clip of the truck controller's steps", minimum=1e-9)
     batch_size: int = setting(64, "start poses per controller step", minimum=1)
     ramp: int = setting(500, "controller steps over which the start region grows to the full one", minimum=0)
     eval_starts: int = setting(200, "random start poses the controller is scored on", minimum=1)
+    target_train_steps: int = setting(600, "Adam steps training the controller that takes the dock's position as input",
+                                      minimum=1)
+    target_range: float = setting(1.0, "docks anywhere on the wall with |y| <= this (trailer lengths)", minimum=0.0)
     mpc_starts: int = setting(8, "car start states planned for at once", minimum=1)
     mpc_horizon: int = setting(20, "MPC horizon (steps of 0.2 time units)", minimum=1)
     lqr_horizon: int = setting(60, "horizon of the MPC plan compared with LQR", minimum=1)
@@ -38,6 +43,11 @@ class ControlSettings(StudySettings):
     lorenz_time: float = setting(5.0, "time units the Lorenz state must stay on the lobe", minimum=1.05)
     lorenz_horizon: int = setting(10, "Lorenz MPC horizon (steps of 0.05 time units)", minimum=1)
     lorenz_fit_steps: int = setting(1500, "Adam steps training the Lorenz emulator", minimum=1)
+    ensemble_members: int = setting(5, "forward models in the ensemble of the uncertainty-in-planning demo", minimum=2)
+    ensemble_fit_steps: int = setting(300, "Adam steps training each ensemble member", minimum=1)
+    ensemble_transitions: int = setting(4000, "random point-mass moves the ensemble is trained on", minimum=100)
+    disagreement_weight: float = setting(1e5, "weight of the ensemble-disagreement penalty in the plan's cost",
+                                         minimum=0.0)
 
 
 def truck_emulator(env, transitions: int, fit_steps: int, generator, checkpoint_path=None, resume=False):
@@ -56,8 +66,9 @@ def truck_emulator(env, transitions: int, fit_steps: int, generator, checkpoint_
     return fit
 
 
-def train_truck(seed: int, fit_steps: int = 2000, train_steps: int = 800, n_eval: int = 200, transitions: int = 40000,
-                batch_size: int = 64, ramp: int = 500, checkpoints=(None, None), resume: bool = False) -> dict:
+def train_truck(seed: int, fit_steps: int = 2000, train_steps: int = 600, n_eval: int = 200, transitions: int = 40000,
+                batch_size: int = 64, ramp: int = 500, clip_grad: float = 1.0, checkpoints=(None, None),
+                resume: bool = False) -> dict:
     """The truck pipeline: emulator on random moves, controller trained through it, scored on the truth."""
     from difflens.control import Policy, Truck, TruckTraining, evaluate_truck
     from difflens.tools.rng import default_generator
@@ -72,7 +83,7 @@ def train_truck(seed: int, fit_steps: int = 2000, train_steps: int = 800, n_eval
     outside = env.sample_starts(n_eval, eval_g, region="outside")
     before = evaluate_truck(env, policy, starts)
     training = TruckTraining(env, policy, fit.model, batch_size=batch_size, lr=1e-2, max_steps=100, ramp=ramp,
-                             decay_steps=train_steps, generator=g)
+                             decay_steps=train_steps, root=True, clip_grad=clip_grad, generator=g)
     training.train(train_steps, checkpoint_path=checkpoints[1], resume=resume)
     if training.optimization.stop_reason == "interrupted":
         raise KeyboardInterrupt("interrupted during controller training")
@@ -82,6 +93,88 @@ def train_truck(seed: int, fit_steps: int = 2000, train_steps: int = 800, n_eval
             "outside": out, "emulator_error": fit.held_out_error(),
             "success_train": float(after["success"].double().mean()),
             "success_outside": float(out["success"].double().mean())}
+
+
+def train_target_truck(seed: int, model, train_steps: int = 600, target_range: float = 1.0, n_eval: int = 200,
+                       batch_size: int = 64, ramp: int = 500, clip_grad: float = 1.0, checkpoint_path=None,
+                       resume: bool = False) -> dict:
+    """One controller for docks anywhere on the wall: the dock's ``y`` is part of its input.
+
+    Trained through ``model`` (the truck emulator) with docks uniform in ``|y| <= target_range``,
+    each start pose drawn relative to its dock; scored on the true kinematics at ``n_eval`` random
+    docks and at the origin.
+    """
+    from difflens.control import Policy, Truck, TruckTraining, evaluate_truck
+    from difflens.tools.rng import default_generator
+
+    env = Truck()
+    g = default_generator(seed=seed + 500)
+    policy = Policy(5, env.low, env.high, hidden=64, generator=g,
+                    scale=torch.tensor([4.0, 2.0, 1.0, 1.0, 1.0], dtype=torch.float64))
+    eval_g = default_generator(seed=seed + 1500)
+    starts = env.sample_starts(n_eval, eval_g)
+    ty = env.uniform(n_eval, [-target_range], [target_range], eval_g)[:, 0]
+    starts[:, 1] += ty
+    origin = env.sample_starts(n_eval, eval_g)
+    training = TruckTraining(env, policy, model, batch_size=batch_size, lr=1e-2, max_steps=100, ramp=ramp,
+                             decay_steps=train_steps, root=True, clip_grad=clip_grad,
+                             target_range=(-target_range, target_range), generator=g)
+    training.train(train_steps, checkpoint_path=checkpoint_path, resume=resume)
+    if training.optimization.stop_reason == "interrupted":
+        raise KeyboardInterrupt("interrupted during target-conditioned controller training")
+    anywhere = evaluate_truck(env, policy, starts, target_y=ty)
+    at_origin = evaluate_truck(env, policy, origin, target_y=torch.zeros(n_eval, dtype=torch.float64))
+    return {"training": training, "target_y": ty, "anywhere": anywhere, "at_origin": at_origin,
+            "success_anywhere": float(anywhere["success"].double().mean()),
+            "success_at_origin": float(at_origin["success"].double().mean())}
+
+
+def uncertainty_planning(seed: int, members: int = 5, fit_steps: int = 300, transitions: int = 4000,
+                         weight: float = 1e5, starts: int = 16, horizon: int = 30, iterations: int = 30,
+                         checkpoint_path=None, resume: bool = False) -> dict:
+    """Plans through an ensemble with and without a penalty on its disagreement (issue item 5).
+
+    The ensemble learns a point mass (``PointMass``, dt 0.1) from random moves whose states have
+    positions in [-3, 3] and speeds in [-0.5, 0.5] (the training region); plans of ``horizon`` steps take
+    it from ``x = -2.5`` to the origin, once by the ensemble's mean alone and once with
+    ``weight * sum_t disagreement`` added (:func:`~difflens.control.disagreement_cost`). Each plan's
+    model-predicted states are compared with what the true system does under the same actions.
+    """
+    from difflens.control import (Ensemble, ForwardModel, ModelFit, PointMass, TrajectoryOptimizer,
+                                  disagreement_cost, random_transitions, rollout)
+    from difflens.tools.rng import default_generator
+
+    env = PointMass(dt=0.1, a_max=1.0)
+    g = default_generator(seed=seed + 300)
+    hi = torch.tensor([3.0, 3.0, 0.5, 0.5], dtype=torch.float64)
+    lo = -hi
+    S = env.uniform(transitions, lo.tolist(), hi.tolist(), g)
+    S, A, S2 = random_transitions(env.step, S, env.low, env.high, g)
+    ens = Ensemble([ForwardModel(4, 2, hidden=32, generator=g) for _ in range(members)])
+    fit = ModelFit(ens, S, A, S2, batch_size=256, lr=3e-3, decay_steps=fit_steps, generator=g)
+    fit.fit(fit_steps, checkpoint_path=checkpoint_path, resume=resume)
+    if fit.optimization.stop_reason == "interrupted":
+        raise KeyboardInterrupt("interrupted during ensemble training")
+    s0 = torch.zeros(starts, 4, dtype=torch.float64)
+    s0[:, 0] = -2.5
+    s0[:, 1] = torch.linspace(-1.0, 1.0, starts, dtype=torch.float64)
+    out = {"box": (lo, hi), "held_out_error": fit.held_out_error()}
+    for label, w in (("plain", 0.0), ("penalised", weight)):
+        plan = TrajectoryOptimizer(ens, env.cost, s0, horizon, env.low, env.high,
+                                   extra_cost=disagreement_cost(ens, w) if w > 0 else None)
+        plan.solve(iterations)
+        a = plan.actions
+        with torch.no_grad():
+            model_states, true_states = rollout(ens, s0, a), rollout(env.step, s0, a)
+            model_cost = env.cost(model_states[:, :-1], a).sum(1)
+            true_cost = env.cost(true_states[:, :-1], a).sum(1)
+        inside = lambda st: float(((st >= lo) & (st <= hi)).all(-1).double().mean())
+        out[label] = {"model": model_states, "true": true_states, "inside": inside(model_states[:, 1:]),
+                      "inside_true": inside(true_states[:, 1:]),
+                      "model_error": float((model_states - true_states).norm(dim=-1).mean()),
+                      "cost_gap": float(((model_cost - true_cost).abs() / true_cost).mean()),
+                      "true_cost": float(true_cost.mean())}
+    return out
 
 
 def lorenz_emulator(env, generator, n: int = 20000, steps: int = 1500):
@@ -97,7 +190,8 @@ def lorenz_emulator(env, generator, n: int = 20000, steps: int = 1500):
 
 
 def lorenz_hold(starts: int, seed: int, model: str = "true", time_units: float = 20.0, horizon: int = 10,
-                iterations: int = 1, fit_steps: int = 1500, checkpoint_path=None, resume: bool = False) -> dict:
+                iterations: int = 1, fit_steps: int = 1500, margin: float = 3.0, checkpoint_path=None,
+                resume: bool = False) -> dict:
     """MPC keeping Lorenz-63 on the ``x > 0`` lobe from ``starts`` attractor points.
 
     Success: ``x > 0`` at every control step after the first time unit. Returns success rate,
@@ -106,7 +200,7 @@ def lorenz_hold(starts: int, seed: int, model: str = "true", time_units: float =
     from difflens.control import MPC, ControlledLorenz
     from difflens.tools.rng import default_generator
 
-    env = ControlledLorenz()
+    env = ControlledLorenz(margin=margin)
     g = default_generator(seed=seed)
     s0 = env.sample_starts(starts, g)
     planner = env.step
@@ -177,7 +271,7 @@ def run(ctx) -> None:
     ctx.heading("The truck backer-upper, trained through a learned emulator")
     with ctx.phase("truck emulator and controller"):
         r = train_truck(ctx.seed, cfg.fit_steps, cfg.train_steps, cfg.eval_starts, cfg.transitions, cfg.batch_size,
-                        cfg.ramp, checkpoints=(ctx.checkpoint("truck_emulator"), ctx.checkpoint("truck_controller")),
+                        cfg.ramp, cfg.clip_grad, checkpoints=(ctx.checkpoint("truck_emulator"), ctx.checkpoint("truck_controller")),
                         resume=ctx.resume)
     after, before = r["after"], r["before"]
     ctx.metric("truck_emulator_held_out_error", r["emulator_error"])
@@ -200,6 +294,36 @@ def run(ctx) -> None:
     steps = int(after["steps"][best]) + 1
     ctx.animation("truck_docking", plots.animate_docking(after["states"][best, :steps]),
                   "One docking by the trained controller (the farthest successful start).")
+
+    ctx.heading("One controller for any dock: the target as part of the state")
+    with ctx.phase("target-conditioned truck controller"):
+        rt = train_target_truck(ctx.seed, r["fit"].model, cfg.target_train_steps, cfg.target_range, cfg.eval_starts,
+                                cfg.batch_size, cfg.ramp, cfg.clip_grad, checkpoint_path=ctx.checkpoint("truck_target"),
+                                resume=ctx.resume)
+    ctx.metric("truck_target_docking_success_rate", rt["success_anywhere"])
+    ctx.metric("truck_target_docking_success_rate_at_origin", rt["success_at_origin"])
+    ctx.metric("truck_target_final_position_error", float(rt["anywhere"]["position_error"].median()))
+    ctx.figure("truck_target_dockings", plots.target_dockings(rt["anywhere"]["states"][:60], rt["target_y"][:60],
+                                                              rt["anywhere"]["success"][:60].numpy()),
+               f"One controller whose input includes the dock's position y (uniform in |y| <= {cfg.target_range}), "
+               "trained through the same emulator; each start is drawn relative to its own dock (dots on the wall).")
+
+    ctx.heading("Uncertainty in planning: an ensemble and a disagreement penalty")
+    with ctx.phase("ensemble planning with and without the disagreement penalty"):
+        u = uncertainty_planning(ctx.seed, cfg.ensemble_members, cfg.ensemble_fit_steps, cfg.ensemble_transitions,
+                                 cfg.disagreement_weight, checkpoint_path=ctx.checkpoint("ensemble"), resume=ctx.resume)
+    for label in ("plain", "penalised"):
+        ctx.metric(f"planning_inside_region_{label}", u[label]["inside"])
+        ctx.metric(f"planning_model_error_{label}", u[label]["model_error"])
+        ctx.metric(f"planning_cost_gap_{label}", u[label]["cost_gap"])
+    ctx.figure("planning_uncertainty",
+               plots.planning_uncertainty({f"{k}: {u[k]['inside']:.0%} of planned states in the grey region":
+                                           (u[k]["model"], u[k]["true"]) for k in ("plain", "penalised")}, u["box"]),
+               "Plans through a 5-member ensemble of point-mass models trained on random moves inside the grey box "
+               "(speeds |v| <= 0.5). Dashed: the states the ensemble predicts for the plan; solid: what the true "
+               "system does under the same actions. Without the penalty the plan leaves the box and the model's "
+               "prediction drifts from the truth; penalising the members' disagreement keeps it where the model "
+               "was trained and its prediction honest.")
 
     ctx.heading("Lorenz-63 held on one lobe")
     series = {}
