@@ -48,5 +48,5 @@ if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the 
     )
     from .policy import (
         Policy as Policy, TruckTraining as TruckTraining, StartSampler as StartSampler,
-        evaluate_truck as evaluate_truck,
+        evaluate_truck as evaluate_truck, ClippedAdam as ClippedAdam, with_target as with_target,
     )

@@ -156,17 +156,32 @@ class TruckTraining:
 
     Parameters
     ----------
-    env: the :class:`Truck` (geometry, termination, start region). policy: the controller.
-    model: the transition used for the unroll (default the true kinematics ``env.step``).
-    batch_size, lr, max_steps: start poses per iteration, Adam's rate, unroll length.
-    ramp: draws over which the start region grows to the full one (see :class:`StartSampler`).
-    target_range: ``(lo, hi)``: train one controller for docks anywhere on the wall at ``y`` in that
-    range. Each start pose is drawn relative to its own random dock (its ``y`` shifted by the
-    dock's), ``policy`` takes ``[x, y, theta_c, theta_t, y_target]`` (``Policy(5, ...)``, see
-    :func:`with_target`) and the error is measured to that dock. Default: the truck's one ``target``.
-    clip_grad: clip the gradient's total norm to this (:class:`ClippedAdam`; default no clipping).
-    decay_steps: the learning rate decays tenfold over this many steps (default constant).
-    generator: start poses. ``optimization`` is the engine; :meth:`train` runs it.
+    env : Truck
+        Geometry, termination and start region.
+    policy : Policy
+        The controller.
+    model : callable, optional
+        The transition used for the unroll (default the true kinematics ``env.step``).
+    batch_size, lr, max_steps : int, float, int
+        Start poses per iteration, Adam's rate, unroll length.
+    w_angle, w_jackknife : float
+        Weights of the trailer-angle error and of the jack-knife penalty.
+    decay_steps : int, optional
+        The learning rate decays tenfold over this many steps (default constant).
+    ramp : int
+        Draws over which the start region grows to the full one (see :class:`StartSampler`).
+    root : bool
+        Train on the square root of the docking error (see above).
+    clip_grad : float, optional
+        Clip the gradient's total norm to this (:class:`ClippedAdam`; default no clipping).
+    target_range : tuple of float, optional
+        ``(lo, hi)``: train one controller for docks anywhere on the wall with ``y`` in that
+        range. Each start pose is drawn relative to its own random dock (its ``y`` shifted by the
+        dock's), ``policy`` takes ``[x, y, theta_c, theta_t, y_target]`` (``Policy(5, ...)``, see
+        :func:`with_target`) and the error is measured to that dock. Default: the truck's one
+        ``target``.
+    generator : torch.Generator, optional
+        Start poses. ``optimization`` is the engine; :meth:`train` runs it.
     """
 
     def __init__(self, env: Truck, policy: Policy, model: Callable[[Tensor, Tensor], Tensor] | None = None, *,

@@ -34,7 +34,8 @@ if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the 
     from .images import (
         einstein as einstein, curie as curie, load_images as load_images,
         list_images as list_images, load_image as load_image, camera as camera,
-        astronaut as astronaut, brick as brick, gravel as gravel,
+        astronaut as astronaut, brick as brick, gravel as gravel, grass as grass,
+        reptile_skin as reptile_skin, textures as textures,
     )
     from .noise import add_noise as add_noise, pink_noise as pink_noise, white_noise as white_noise
     from .digits import load_digits as load_digits

@@ -14,3 +14,5 @@ __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
     from .display import imshow as imshow, animshow as animshow, display_filters as display_filters
     from .display import pyrshow as pyrshow
+    from .textures import plot_ps_representation as plot_ps_representation
+    from .textures import update_ps_representation as update_ps_representation

@@ -19,6 +19,8 @@ __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the API reference only
     from . import metamer as metamer, eigendistortion as eigendistortion, mad_competition as mad_competition
+    from . import metamer_ctf as metamer_ctf
+    from .metamer_ctf import MetamerCTF as MetamerCTF
     from .mad_competition import MADCompetition as MADCompetition
     from .metamer import Metamer as Metamer
     from .eigendistortion import Eigendistortion as Eigendistortion
