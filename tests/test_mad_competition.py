@@ -132,6 +132,26 @@ def test_save_load_resume_equals_uninterrupted(tmp_path):
     assert torch.equal(c.reference_metric_loss, b.reference_metric_loss)
 
 
+def test_load_rebuilds_the_saved_scheduler_and_resumes_exactly(tmp_path):
+    # shared with Metamer through Synthesis.restore_engine: the saved StepLR is rebuilt from the file
+    sched = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)  # noqa: E731
+    a = make()
+    run(a, 4, scheduler=sched)
+    a.save(tmp_path / "mad.pt")
+    run(a, 3)
+    b = make().load(tmp_path / "mad.pt")
+    assert isinstance(b.scheduler, torch.optim.lr_scheduler.StepLR)
+    assert b.optimizer.param_groups[0]["lr"] == a_lr_after(4)
+    run(b, 3)
+    assert torch.equal(a.mad_image, b.mad_image) and torch.equal(a.losses, b.losses)
+    with pytest.raises(ValueError, match="only be set on the first call"):
+        run(b, 1, optimizer=torch.optim.SGD([b.mad_image], lr=0.1))
+
+
+def a_lr_after(steps, lr=0.01, step_size=2, gamma=0.5):
+    return lr * gamma ** (steps // step_size)
+
+
 def test_interrupted_run_resumes_from_checkpoint_exactly(tmp_path):
     path = tmp_path / "ck.pt"
     a = make()

@@ -10,7 +10,7 @@ from difflens.tools.lazy import lazy_exports
 
 _EXPORTS = {
     "Metamer": "metamer", "Eigendistortion": "eigendistortion", "MetamerCTF": "metamer_ctf",
-    "MADCompetition": "mad_competition",
+    "MADCompetition": "mad_competition", "Synthesis": "synthesis",
     "metamer": ".metamer", "eigendistortion": ".eigendistortion", "metamer_ctf": ".metamer_ctf",
     "mad_competition": ".mad_competition",
 }
@@ -24,3 +24,4 @@ if TYPE_CHECKING:  # the lazy names, imported eagerly for type checkers and the 
     from .mad_competition import MADCompetition as MADCompetition
     from .metamer import Metamer as Metamer
     from .eigendistortion import Eigendistortion as Eigendistortion
+    from .synthesis import Synthesis as Synthesis

@@ -28,6 +28,8 @@ from difflens.tools.io import CheckpointError, load_file, save_file
 from difflens.tools.rng import default_generator
 from difflens.tools.validate import check_range, check_synthesis_image, validate_metric
 
+from .synthesis import Synthesis
+
 __all__ = ["MADCompetition", "NonFiniteMADLoss", "penalize_range_total"]
 
 FORMAT = "difflens.synthesize.MADCompetition"
@@ -53,7 +55,7 @@ def _scalar(value: Any, name: str) -> Tensor:
     return value.reshape(())
 
 
-class MADCompetition:
+class MADCompetition(Synthesis):
     """Synthesise one maximally-differentiating image for two metrics.
 
     A full MAD set is four images: the minimum and maximum of each metric with the other
@@ -209,14 +211,7 @@ class MADCompetition:
         ``params -> Optimizer`` (default ``Adam(lr=0.01, amsgrad=True)``). ``scheduler``: a
         scheduler of that optimiser, or a factory ``optimizer -> scheduler``.
         """
-        if self.optimization is not None:
-            raise ValueError("setup() can only be called once, before synthesize()")
-        if optimizer is None:
-            optimizer = torch.optim.Adam([self.mad_image], lr=0.01, amsgrad=True)
-        elif isinstance(optimizer, type):
-            optimizer = optimizer([self.mad_image], lr=0.01)
-        self.optimization = Optimization([self.mad_image], self._engine_loss, optimizer=optimizer,
-                                         scheduler=scheduler, snapshot_fn=self._snapshot)
+        self.build_engine(self.mad_image, self._engine_loss, optimizer, scheduler=scheduler, snapshot_fn=self._snapshot)
         return self
 
     # ------------------------------------------------------------ synthesis
@@ -261,21 +256,11 @@ class MADCompetition:
             :class:`~difflens.engine.NonFiniteLossError`); the MAD image and optimiser are
             restored to the last finite iteration.
         """
-        if self.optimization is None:
-            self.setup(optimizer=optimizer, scheduler=scheduler)
-        elif optimizer is not None and optimizer is not self.optimization.optimizer:
-            raise ValueError("optimizer can only be set on the first call to synthesize (or setup)")
-        elif scheduler is not None and scheduler is not self.optimization.scheduler:
-            raise ValueError("scheduler can only be set on the first call to synthesize (or setup)")
-        every = _store_every(store_progress)
-        options: dict[str, Any] = {"snapshot_every": every} if every else {}
-        self.optimization.configure(stop_rules=[LossConvergence(stop_criterion, stop_iters_to_check)],
-                                    progress="MAD competition" if progress else False,
-                                    checkpoint_path=checkpoint_path, **options)
-        if every:
-            self.store_progress = store_progress
         try:
-            self.optimization.run(max_iter, resume=resume)
+            self.run_engine(max_iter, optimizer=optimizer, scheduler=scheduler, store_progress=store_progress,
+                            stop_rules=[LossConvergence(stop_criterion, stop_iters_to_check)],
+                            progress="MAD competition" if progress else False, checkpoint_path=checkpoint_path,
+                            resume=resume)
         except NonFiniteLossError as err:
             raise NonFiniteMADLoss(f"Found a NaN in loss during optimization: {err}", err.iteration) from err
         finally:
@@ -290,25 +275,10 @@ class MADCompetition:
                              float(self._metric(self.reference_metric, self.mad_image, "reference_metric")))
 
     # -------------------------------------------------------------- results
-    def _history(self, name: str) -> Tensor:
-        if self.optimization is None:
-            return torch.empty(0)
-        return getattr(self.optimization.history, name).detach().cpu()
-
     @property
     def losses(self) -> Tensor:
         """``(T,)`` the loss before each iteration's step (on CPU)."""
-        return self._history("loss")
-
-    @property
-    def gradient_norm(self) -> Tensor:
-        """``(T,)`` 2-norm of the gradient at each iteration (on CPU)."""
-        return self._history("grad_norm")
-
-    @property
-    def pixel_change_norm(self) -> Tensor:
-        """``(T,)`` 2-norm of each step's change of the MAD image (on CPU)."""
-        return self._history("change_norm")
+        return self.history_series("loss")
 
     def _metric_series(self, index: int) -> Tensor:
         values: list[float] = []
@@ -342,14 +312,6 @@ class MADCompetition:
         if self.optimization is None:
             return []
         return [it for it in self.optimization.history.snapshot_iterations if it < self.optimization.iteration]
-
-    @property
-    def optimizer(self) -> torch.optim.Optimizer | None:
-        return None if self.optimization is None else self.optimization.optimizer
-
-    @property
-    def scheduler(self) -> Any:
-        return None if self.optimization is None else self.optimization.scheduler
 
     # ------------------------------------------------------ devices and files
     def to(self, *args: Any, **kwargs: Any) -> MADCompetition:
@@ -405,7 +367,7 @@ class MADCompetition:
             "reference_metric_target": self.reference_metric_target, "metrics": self._fingerprint(),
             "current": list(self._current), "store_progress": self.store_progress,
             "optimization": None if opt is None else opt.state_dict(),
-            "scheduler_class": None if opt is None or opt.scheduler is None else type(opt.scheduler).__name__,
+            "scheduler_class": self.scheduler_class_name(),
         }
         return save_file(payload, path, format=FORMAT, version=VERSION)
 
@@ -419,7 +381,8 @@ class MADCompetition:
         initialized X are different") when the image, ``minmax``, ``metric_tradeoff_lambda``,
         ``range_penalty_lambda``, ``allowed_range`` or either metric (its value on the saved
         starting image) differ. ``optimizer`` / ``scheduler``: class or factory to rebuild
-        them (default the saved ``torch.optim`` optimiser class; a saved scheduler must be given).
+        them (default the saved ``torch.optim`` optimiser and ``torch.optim.lr_scheduler``
+        scheduler classes, rebuilt from their saved settings).
         """
         sd = load_file(path, format=FORMAT, version=VERSION, map_location=map_location or self.image.device)
         tol = {"rtol": tensor_equality_rtol, "atol": tensor_equality_atol}
@@ -450,24 +413,7 @@ class MADCompetition:
             self.mad_image.copy_(sd["mad_image"].to(self.mad_image))
         self._current = tuple(sd["current"])
         self.store_progress = sd["store_progress"]
-        engine = sd["optimization"]
-        if engine is None:
-            return self
-        if self.optimization is None:
-            opt = optimizer
-            if opt is None:
-                opt = getattr(torch.optim, engine["optimizer_class"], None)
-                if not isinstance(opt, type):
-                    raise CheckpointError(f"{path} was saved with optimizer {engine['optimizer_class']!r}, which "
-                                          "is not in torch.optim: pass optimizer=<its class or a factory>")
-            if sd["scheduler_class"] is not None and scheduler is None:
-                raise CheckpointError(f"{path} was saved with scheduler {sd['scheduler_class']}: pass "
-                                      "scheduler=<a factory optimizer -> scheduler> to load it")
-            self.setup(optimizer=opt, scheduler=scheduler)
-        every = _store_every(self.store_progress)
-        if every:
-            self.optimization.configure(snapshot_every=every)
-        self.optimization.load_state_dict(engine)
+        self.restore_engine(sd["optimization"], sd["scheduler_class"], path, optimizer, scheduler)
         return self
 
     def __repr__(self) -> str:
@@ -479,10 +425,3 @@ class MADCompetition:
 def _name(metric: Any) -> str:
     return getattr(metric, "__name__", type(metric).__name__)
 
-
-def _store_every(store_progress: Any) -> int | None:
-    if isinstance(store_progress, bool):
-        return 1 if store_progress else None
-    if isinstance(store_progress, int) and store_progress >= 0:
-        return store_progress or None
-    raise ValueError(f"store_progress must be a bool or an integer >= 0, got {store_progress!r}")

@@ -13,7 +13,6 @@ others go on).
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import warnings
@@ -27,6 +26,8 @@ from difflens.engine import LossConvergence, Optimization
 from difflens.tools.io import CheckpointError, load_file, save_file
 from difflens.tools.rng import default_generator
 from difflens.tools.validate import check_finite, check_range, check_synthesis_image, validate_model
+
+from .synthesis import Synthesis
 
 __all__ = ["Metamer", "mse", "penalize_range"]
 
@@ -48,7 +49,7 @@ def penalize_range(image: Tensor, allowed_range: tuple[float, float] = (0.0, 1.0
     return (below + above).reshape(image.shape[0], -1).sum(1)
 
 
-class Metamer:
+class Metamer(Synthesis):
     """Synthesise model metamers of ``image``.
 
     Parameters
@@ -179,21 +180,8 @@ class Metamer:
         if initial_image is not None:
             with torch.no_grad():  # in place: an optimizer given over self.metamer stays valid
                 self.metamer.copy_(self._initial(initial_image, None))
-        if optimizer is None:
-            kwargs = {"lr": 0.01, "amsgrad": True, **(optimizer_kwargs or {})}
-            optimizer = torch.optim.Adam([self.metamer], **kwargs)
-        elif isinstance(optimizer, type):
-            optimizer = optimizer([self.metamer], **(optimizer_kwargs or {"lr": 0.01}))
-        elif optimizer_kwargs is not None:
-            raise ValueError("optimizer_kwargs only go with an optimizer class, not an optimizer instance")
-        if isinstance(scheduler, type):
-            cls, kw = scheduler, dict(scheduler_kwargs or {})
-            scheduler = lambda opt: cls(opt, **kw)  # noqa: E731
-        elif scheduler_kwargs is not None:
-            raise ValueError("scheduler_kwargs only go with a scheduler class")
-        self.optimization = Optimization([self.metamer], self.objective, optimizer=optimizer,
-                                         scheduler=scheduler, freeze_converged=True, snapshot_fn=self._snapshot,
-                                         state=self._engine_state())
+        self.build_engine(self.metamer, self.objective, optimizer, optimizer_kwargs, scheduler, scheduler_kwargs,
+                          freeze_converged=True, snapshot_fn=self._snapshot, state=self._engine_state())
         return self
 
     def _engine_state(self) -> dict[str, Any]:
@@ -260,22 +248,11 @@ class Metamer:
             (call on a Metamer built with the same arguments and ``synthesize``
             arguments), giving the numbers an uninterrupted run gives.
         """
-        if self.optimization is None:
-            self.setup(optimizer=optimizer, scheduler=scheduler)
-        elif optimizer is not None and optimizer is not self.optimization.optimizer:
-            raise ValueError("optimizer can only be set on the first call to synthesize (or setup); "
-                             "this call resumes the existing synthesis")
-        elif scheduler is not None and scheduler is not self.optimization.scheduler:
-            raise ValueError("scheduler can only be set on the first call to synthesize (or setup)")
-        every = _store_every(store_progress)
-        options: dict[str, Any] = {"snapshot_every": every} if every else {}
-        self.optimization.configure(stop_rules=self._stop_rules(stop_criterion, stop_iters_to_check),
-                                    progress="metamer" if progress else False,
-                                    checkpoint_path=checkpoint_path, **options)
-        if every:
-            self.store_progress = store_progress
-        self.optimization.run(max_iter, resume=resume)
-        if self.optimization.stop_reason == "loss_change":
+        engine = self.run_engine(max_iter, optimizer=optimizer, scheduler=scheduler, store_progress=store_progress,
+                                 stop_rules=self._stop_rules(stop_criterion, stop_iters_to_check),
+                                 progress="metamer" if progress else False, checkpoint_path=checkpoint_path,
+                                 resume=resume)
+        if engine.stop_reason == "loss_change":
             warnings.warn("loss has converged, stopping synthesis", stacklevel=2)
         return self.metamer
 
@@ -283,18 +260,8 @@ class Metamer:
     @property
     def losses(self) -> Tensor:
         """Loss per iteration: ``(T,)`` for one target, ``(T, B)`` for a batch (on CPU)."""
-        loss = self._history("loss")
+        loss = self.history_series("loss")
         return loss[:, 0] if loss.ndim == 2 and loss.shape[1] == 1 else loss
-
-    @property
-    def gradient_norm(self) -> Tensor:
-        """``(T,)`` 2-norm of the gradient at each iteration (on CPU)."""
-        return self._history("grad_norm")
-
-    @property
-    def pixel_change_norm(self) -> Tensor:
-        """``(T,)`` 2-norm of each step's change of the metamer (on CPU)."""
-        return self._history("change_norm")
 
     @property
     def saved_metamer(self) -> Tensor:
@@ -307,19 +274,6 @@ class Metamer:
     def saved_iterations(self) -> list[int]:
         """The iterations of :attr:`saved_metamer`."""
         return [] if self.optimization is None else list(self.optimization.history.snapshot_iterations)
-
-    @property
-    def optimizer(self) -> torch.optim.Optimizer | None:
-        return None if self.optimization is None else self.optimization.optimizer
-
-    @property
-    def scheduler(self) -> Any:
-        return None if self.optimization is None else self.optimization.scheduler
-
-    def _history(self, name: str) -> Tensor:
-        if self.optimization is None:
-            return torch.empty(0)
-        return getattr(self.optimization.history, name).detach().cpu()
 
     # ------------------------------------------------------ devices and files
     def to(self, device: torch.device | str) -> "Metamer":
@@ -356,7 +310,7 @@ class Metamer:
             "range_penalty_lambda": self.range_penalty_lambda,
             "allowed_range": list(self.allowed_range),
             "store_progress": self.store_progress,
-            "scheduler_class": None if opt is None or opt.scheduler is None else type(opt.scheduler).__name__,
+            "scheduler_class": self.scheduler_class_name(),
             "optimization": None if opt is None else opt.state_dict(),
         }
         return save_file(payload, path, format=FORMAT, version=VERSION)
@@ -425,58 +379,10 @@ class Metamer:
         with torch.no_grad():
             self.metamer.copy_(sd["metamer"].to(self.metamer))
         self.store_progress = sd["store_progress"]
-        engine = sd["optimization"]
-        if engine is None:
-            return self
-        if self.optimization is None:
-            opt = optimizer if optimizer is not None else _saved_class(torch.optim, engine["optimizer_class"], path)
-            if isinstance(opt, type):
-                cls = opt
-                opt = lambda params: cls(params, lr=0.01)  # noqa: E731 (settings come from the file)
-            sched = scheduler
-            if sched is None and sd["scheduler_class"] is not None:
-                sched = _saved_class(torch.optim.lr_scheduler, sd["scheduler_class"], path)
-            if isinstance(sched, type):
-                sched = _scheduler_factory(sched, engine["scheduler"], path)
-            self.setup(optimizer=opt, scheduler=sched)
-        every = _store_every(self.store_progress)
-        if every:
-            self.optimization.configure(snapshot_every=every)
-        self.optimization.load_state_dict(engine)
+        self.restore_engine(sd["optimization"], sd["scheduler_class"], path, optimizer, scheduler)
         return self
 
     def __repr__(self) -> str:
         it = 0 if self.optimization is None else self.optimization.iteration
         return f"Metamer(image={tuple(self.image.shape)}, iterations={it}, device={self.image.device})"
 
-
-def _store_every(store_progress: Any) -> int | None:
-    if isinstance(store_progress, bool):
-        return 1 if store_progress else None
-    if isinstance(store_progress, int) and store_progress >= 0:
-        return store_progress or None
-    raise ValueError(f"store_progress must be a bool or an integer >= 0, got {store_progress!r}")
-
-
-def _saved_class(module: Any, name: str, path: Any) -> type:
-    cls = getattr(module, name, None)
-    if not isinstance(cls, type):
-        kind = "optimizer" if module is torch.optim else "scheduler"
-        raise CheckpointError(f"{path} was saved with {kind} {name!r}, which is not in {module.__name__}: "
-                              f"pass {kind}=<its class or a factory> to load")
-    return cls
-
-
-def _scheduler_factory(cls: type, state: dict[str, Any] | None, path: Any) -> Callable[[Any], Any]:
-    """Build ``cls`` on an optimizer from its saved state (its required arguments are saved in it)."""
-    state = state or {}
-    params = list(inspect.signature(cls.__init__).parameters.values())[2:]
-    required = [p.name for p in params if p.default is inspect.Parameter.empty
-                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    missing = [n for n in required if n not in state]
-    if missing:
-        raise CheckpointError(f"{path} was saved with scheduler {cls.__name__}, whose argument(s) "
-                              f"{', '.join(missing)} are not in its saved state: pass "
-                              "scheduler=lambda opt: <the scheduler built on opt> to load")
-    kwargs = {n: state[n] for n in required}
-    return lambda opt: cls(opt, **kwargs)

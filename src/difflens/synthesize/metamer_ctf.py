@@ -302,7 +302,7 @@ class MetamerCTF(Metamer):
     @property
     def scales_loss(self) -> tuple:
         """Loss of the stage that ran at each iteration, summed over a batch: a tuple of floats (plenoptic's)."""
-        loss = self._history("loss")
+        loss = self.history_series("loss")
         return tuple((loss.sum(1) if loss.ndim == 2 else loss).tolist())
 
     def to(self, device: torch.device | str) -> "MetamerCTF":
