@@ -9,7 +9,7 @@ module, above both, puts them together under plenoptic's names:
   ``eigendistortion`` also carry the plotting functions of
   :mod:`difflens.plot.metamer` and :mod:`difflens.plot.eigendistortion`;
 - ``synth.mad_competition``: :mod:`difflens.synthesize.mad_competition` with the plots of
-  :mod:`difflens.plot.mad`; ``synth.MetamerCTF``; ``plot_ps_representation`` and
+  :mod:`difflens.plot.mad`; ``synth.geodesic`` likewise with :mod:`difflens.plot.geodesic`; ``synth.MetamerCTF``; ``plot_ps_representation`` and
   ``update_ps_representation`` (plenoptic's ``PortillaSimoncelli.plot_representation`` / ``update_plot``);
 - ``simulate`` and ``simul``, ``data``, ``metric``, ``tools``, ``imshow``, ``animshow``, ``pyrshow``,
   ``to_numpy``, ``load_images``: difflens's own.
@@ -27,9 +27,11 @@ from difflens.data.images import load_images  # noqa: F401
 from difflens.plot import animshow, imshow, pyrshow  # noqa: F401
 from difflens.plot.textures import plot_ps_representation, update_ps_representation  # noqa: F401
 from difflens.plot import eigendistortion as _plot_eig
+from difflens.plot import geodesic as _plot_geo
 from difflens.plot import mad as _plot_mad
 from difflens.plot import metamer as _plot_met
 from difflens.synthesize import eigendistortion as _eig
+from difflens.synthesize import geodesic as _geo
 from difflens.synthesize import mad_competition as _mad
 from difflens.synthesize import metamer as _met
 from difflens.synthesize.metamer_ctf import MetamerCTF as _MetamerCTF
@@ -57,5 +59,7 @@ synth.MetamerCTF = synth.metamer.MetamerCTF = _MetamerCTF
 synth.Eigendistortion = _eig.Eigendistortion
 synth.mad_competition = _merged("difflens.synth.mad_competition", _mad, _plot_mad)
 synth.MADCompetition = _mad.MADCompetition
+synth.geodesic = _merged("difflens.synth.geodesic", _geo, _plot_geo)
+synth.Geodesic = _geo.Geodesic
 synthesize = synth
 simul = simulate

@@ -18,7 +18,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover
     from .optimization import Optimization
 
-__all__ = ["StopRule", "LossChange", "LossConvergence", "GradientNorm", "TimeBudget"]
+__all__ = ["StopRule", "LossChange", "LossConvergence", "ChangeNormConvergence", "GradientNorm", "TimeBudget"]
 
 
 class StopRule:
@@ -104,6 +104,35 @@ class LossConvergence(StopRule):
             return False if loss.ndim <= 1 else torch.zeros(loss.shape[1:], dtype=torch.bool)
         done = ((loss[-self.iters_to_check] - loss[-1]).abs() < self.tol).cpu()
         return bool(done) if done.ndim == 0 else done
+
+
+class ChangeNormConvergence(StopRule):
+    """plenoptic's pixel-change criterion (its geodesic's): the last steps all moved less than ``tol``.
+
+    Stops once more than ``iters_to_check`` steps are recorded and the 2-norm of the
+    change made by each of the last ``iters_to_check`` steps is below ``tol``.
+
+    Parameters
+    ----------
+    tol : float
+        Change norm (in parameter units) below which a step counts as still (> 0).
+    iters_to_check : int
+        How many of the last steps must be still (>= 1).
+    """
+
+    name = "change_norm"
+
+    def __init__(self, tol: float, iters_to_check: int = 50) -> None:
+        if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
+            raise ValueError(f"stop_criterion must be a finite number > 0, got {tol!r}")
+        if isinstance(iters_to_check, bool) or not isinstance(iters_to_check, int) or iters_to_check < 1:
+            raise ValueError(f"stop_iters_to_check must be a positive integer, got {iters_to_check!r}")
+        self.tol = float(tol)
+        self.iters_to_check = iters_to_check
+
+    def check(self, opt: "Optimization") -> bool:
+        change = opt.history.change_norm
+        return bool(change.shape[0] > self.iters_to_check and (change[-self.iters_to_check:] < self.tol).all())
 
 
 class GradientNorm(StopRule):

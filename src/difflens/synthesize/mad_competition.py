@@ -23,12 +23,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from difflens.engine import LossConvergence, NonFiniteLossError, Optimization
+from difflens.engine import LossConvergence, Optimization
 from difflens.tools.io import CheckpointError, load_file, save_file
 from difflens.tools.rng import default_generator
 from difflens.tools.validate import check_range, check_synthesis_image, validate_metric
 
-from .synthesis import Synthesis
+from .synthesis import NonFiniteSynthesisLoss, Synthesis, device_and_dtype, penalize_range_total
 
 __all__ = ["MADCompetition", "NonFiniteMADLoss", "penalize_range_total"]
 
@@ -38,14 +38,8 @@ Metric = Callable[[Tensor, Tensor], Tensor]
 _SERIES = ("optimized_metric", "reference_metric")
 
 
-class NonFiniteMADLoss(NonFiniteLossError, ValueError):
+class NonFiniteMADLoss(NonFiniteSynthesisLoss):
     """The MAD loss became NaN or infinite: the engine's error, also a ``ValueError`` as plenoptic raises."""
-
-
-def penalize_range_total(image: Tensor, allowed_range: tuple[float, float] = (0.0, 1.0)) -> Tensor:
-    """Sum over every pixel of the squared distance outside ``allowed_range``: a 0-d tensor."""
-    lo, hi = allowed_range
-    return (lo - image).clamp_min(0).pow(2).sum() + (image - hi).clamp_min(0).pow(2).sum()
 
 
 def _scalar(value: Any, name: str) -> Tensor:
@@ -111,6 +105,8 @@ class MADCompetition(Synthesis):
     >>> mad.optimized_metric_loss.shape, bool(mad.optimized_metric_loss[-1] > mad.optimized_metric_loss[0])
     (torch.Size([21]), True)
     """
+
+    nonfinite_error = NonFiniteMADLoss
 
     def __init__(
         self,
@@ -261,8 +257,6 @@ class MADCompetition(Synthesis):
                             stop_rules=[LossConvergence(stop_criterion, stop_iters_to_check)],
                             progress="MAD competition" if progress else False, checkpoint_path=checkpoint_path,
                             resume=resume)
-        except NonFiniteLossError as err:
-            raise NonFiniteMADLoss(f"Found a NaN in loss during optimization: {err}", err.iteration) from err
         finally:
             self._update_current()
         if self.optimization.stop_reason == "loss_change":
@@ -316,14 +310,7 @@ class MADCompetition(Synthesis):
     # ------------------------------------------------------ devices and files
     def to(self, *args: Any, **kwargs: Any) -> MADCompetition:
         """Move and/or cast (``to(device)``, ``to(dtype)``, ``to(device, dtype)``) images, metrics, optimiser state."""
-        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-        for a in args:
-            if isinstance(a, torch.dtype):
-                dtype = a
-            else:
-                device = a
-        if kwargs:
-            raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
+        device, dtype = device_and_dtype(args, kwargs)
         if dtype is not None and dtype not in (torch.float32, torch.float64):
             raise TypeError(f"MADCompetition runs in float32 or float64, got {dtype}")
         for name in ("image", "initial_image"):
@@ -331,17 +318,7 @@ class MADCompetition(Synthesis):
         for metric in (self.optimized_metric, self.reference_metric):
             if isinstance(metric, nn.Module):
                 metric.to(*(a for a in (device, dtype) if a is not None))
-        if self.optimization is not None:
-            if device is not None:
-                self.optimization.to(device)
-            if dtype is not None:
-                self.mad_image.data = self.mad_image.data.to(dtype)
-                for state in self.optimization.optimizer.state.values():
-                    for k, v in state.items():
-                        if isinstance(v, Tensor) and v.is_floating_point() and k != "step":
-                            state[k] = v.to(dtype)
-        else:
-            self.mad_image.data = self.mad_image.data.to(device=device, dtype=dtype)
+        self.move_engine(self.mad_image, device, dtype)
         return self
 
     def _fingerprint(self) -> dict[str, Any]:

@@ -18,10 +18,23 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from difflens.engine import Optimization, StopRule
+from difflens.engine import NonFiniteLossError, Optimization, StopRule
 from difflens.tools.io import CheckpointError
 
-__all__ = ["Synthesis", "store_every"]
+__all__ = ["Synthesis", "NonFiniteSynthesisLoss", "penalize_range_total", "store_every"]
+
+
+class NonFiniteSynthesisLoss(NonFiniteLossError, ValueError):
+    """A synthesis loss became NaN or infinite: the engine's error, also a ``ValueError`` as plenoptic raises.
+
+    The synthesised image and the optimiser are back at the last finite iteration.
+    """
+
+
+def penalize_range_total(image: Tensor, allowed_range: tuple[float, float] = (0.0, 1.0)) -> Tensor:
+    """Sum over every pixel of the squared distance outside ``allowed_range``: a 0-d tensor."""
+    lo, hi = allowed_range
+    return (lo - image).clamp_min(0).pow(2).sum() + (image - hi).clamp_min(0).pow(2).sum()
 
 
 def store_every(store_progress: bool | int) -> int | None:
@@ -56,6 +69,7 @@ class Synthesis:
 
     optimization: Optimization | None
     store_progress: bool | int
+    nonfinite_error: type[NonFiniteSynthesisLoss] = NonFiniteSynthesisLoss
 
     def setup(self, *args: Any, **kwargs: Any) -> Synthesis:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
@@ -119,6 +133,9 @@ class Synthesis:
         ------
         ValueError
             A new optimiser or scheduler on a later call, or a bad ``store_progress``.
+        NonFiniteSynthesisLoss
+            The loss became NaN or inf (:attr:`nonfinite_error`, a ``ValueError``); the image
+            and the optimiser are restored to the last finite iteration.
         """
         if self.optimization is None:
             self.setup(optimizer=optimizer, scheduler=scheduler)
@@ -134,7 +151,10 @@ class Synthesis:
                                     checkpoint_path=checkpoint_path, **options)
         if every:
             self.store_progress = store_progress
-        self.optimization.run(max_iter, resume=resume)
+        try:
+            self.optimization.run(max_iter, resume=resume)
+        except NonFiniteLossError as err:
+            raise self.nonfinite_error(f"Found a NaN in loss during optimization: {err}", err.iteration) from err
         return self.optimization
 
     def restore_engine(self, engine_state: dict[str, Any] | None, scheduler_class: str | None,
@@ -183,6 +203,23 @@ class Synthesis:
         opt = self.optimization
         return None if opt is None or opt.scheduler is None else type(opt.scheduler).__name__
 
+    def move_engine(self, image: Tensor, device: Any = None, dtype: torch.dtype | None = None) -> None:
+        """Move / cast the optimised leaf ``image`` with the engine (optimiser state, history).
+
+        The subclass's ``to`` moves its own tensors and calls this for the leaf.
+        """
+        if self.optimization is None:
+            image.data = image.data.to(device=device, dtype=dtype)
+            return
+        if device is not None:
+            self.optimization.to(device)
+        if dtype is not None:
+            image.data = image.data.to(dtype)
+            for state in self.optimization.optimizer.state.values():
+                for k, v in state.items():
+                    if isinstance(v, Tensor) and v.is_floating_point() and k != "step":
+                        state[k] = v.to(dtype)
+
     # --------------------------------------------------------------- results
     def history_series(self, name: str) -> Tensor:
         """An engine history series (``"loss"``, ``"grad_norm"``, ...) on CPU; empty before the first run."""
@@ -209,6 +246,28 @@ class Synthesis:
     def scheduler(self) -> Any:
         """The engine's scheduler (``None`` without one)."""
         return None if self.optimization is None else self.optimization.scheduler
+
+
+def device_and_dtype(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, torch.dtype | None]:
+    """Read ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or keywords, as ``Tensor.to`` takes them.
+
+    Raises
+    ------
+    TypeError
+        Other keywords, or a dtype that is not floating point.
+    """
+    kwargs = dict(kwargs)
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    for a in args:
+        if isinstance(a, torch.dtype):
+            dtype = a
+        else:
+            device = a
+    if kwargs:
+        raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
+    if dtype is not None and not dtype.is_floating_point:
+        raise TypeError(f"a synthesis runs in a floating-point dtype, got {dtype}")
+    return device, dtype
 
 
 def saved_class(module: Any, name: str, path: Any) -> type:

@@ -15,8 +15,18 @@ import pytest
 _STAND_IN_TOLERANCE = re.compile(r"test_crosscorrs\[metal-\d+-\d+-[34]\]")
 
 
+# test_preserve_device[deviation_from_line] passes one image, not a sequence: its first and last
+# frames coincide, so there is no line; plenoptic returns NaN distances (0 / 0), difflens raises a
+# ValueError naming the problem. The test checks only the device of the result.
+_ONE_FRAME = "test_preserve_device[deviation_from_line]"
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if item.name == _ONE_FRAME and "test_geodesic" in item.nodeid:
+            item.add_marker(pytest.mark.xfail(
+                reason="difflens refuses a one-frame sequence (no line to deviate from) where plenoptic "
+                       "returns NaN", strict=True, raises=ValueError))
         if _STAND_IN_TOLERANCE.fullmatch(item.name):
             item.add_marker(pytest.mark.xfail(
                 reason="plenoptic 1.4 fails this case too on the stand-in texture (tolerance set on "
