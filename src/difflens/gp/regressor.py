@@ -57,7 +57,12 @@ from torch import Tensor
 from difflens.tools.rng import default_generator
 
 from .inputs import NotFittedError, as_inputs
-from .linalg import NotPositiveDefiniteError, cholesky_jittered, cholesky_solve, log_marginal_likelihood
+from .linalg import (
+    NotPositiveDefiniteError,
+    cholesky_jittered,
+    cholesky_solve,
+    log_marginal_likelihood,
+)
 from .sklearn_kernels import RBF, ConstantKernel, Kernel
 
 __all__ = ["ConvergenceWarning", "GaussianProcessRegressor", "KernelNotPositiveDefiniteError"]
