@@ -26,6 +26,7 @@ shared machine are noisy; run it alone.
 
     python benchmarks/gp.py                       # N = 500 2000, D = 1 5
     python benchmarks/gp.py --sizes 500 2000 5000 --peers sklearn gpytorch
+    python benchmarks/gp.py --sizes 2000 --per-evaluation --threads 1   # CPU time of one evaluation
 """
 
 from __future__ import annotations
@@ -225,6 +226,62 @@ def run_gpytorch(X, y, Xt, restarts: int, seed: int, steps: int = 50):
     return seconds, mean, hp, counter
 
 
+def per_evaluation(X, y, repeats: int) -> dict[str, list[tuple[float, float]]]:
+    """``{library: [(cpu seconds, wall seconds), ...]}`` of one LML value-and-gradient evaluation each.
+
+    All three at the same hyperparameters (the starting point of the fits), in turn, ``repeats``
+    times after one warm-up call: difflens's ``GaussianProcess`` (``-LML`` and autograd, as in its
+    fit), its ``GaussianProcessRegressor`` and scikit-learn's, through their
+    ``log_marginal_likelihood(theta, eval_gradient=True)``. With one thread, CPU time is what the
+    evaluation costs whatever else runs on the machine.
+    """
+    from sklearn.gaussian_process import GaussianProcessRegressor as SkRegressor
+    from sklearn.gaussian_process import kernels as skernels
+
+    import difflens.gp.sklearn_kernels as dkernels
+    from difflens.gp import GaussianProcess, GaussianProcessRegressor, SquaredExponential
+
+    dim = X.shape[1]
+    gp = GaussianProcess(SquaredExponential(torch.ones(dim) if dim > 1 else 1.0, 1.0), noise_variance=1e-2,
+                         optimize=False).fit(X, y)
+    params = [p for p in gp.parameters() if p.requires_grad]
+    ours = GaussianProcessRegressor(sklearn_style_kernel(dkernels, dim), alpha=1e-10, optimizer=None).fit(X, y)
+    theirs = SkRegressor(sklearn_style_kernel(skernels, dim), alpha=1e-10, optimizer=None).fit(X, y)
+    calls = {
+        "difflens": lambda: torch.autograd.grad(-gp._lml_tensor(), params),
+        "regressor": lambda: ours.log_marginal_likelihood(ours.kernel_.theta, eval_gradient=True),
+        "sklearn": lambda: theirs.log_marginal_likelihood(theirs.kernel_.theta, eval_gradient=True),
+    }
+    out: dict[str, list[tuple[float, float]]] = {name: [] for name in calls}
+    for name, call in calls.items():
+        call()
+    for _ in range(repeats):
+        for name, call in calls.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            call()
+            out[name].append((time.process_time() - c0, time.perf_counter() - t0))
+    return out
+
+
+def main_per_evaluation(args) -> int:
+    print(f"one LML value + gradient at the fits' starting point, {args.repeats} repeats each (min / median), "
+          f"torch threads {torch.get_num_threads()}; the CPU-time ratios need --threads 1", flush=True)
+    for dim in args.dims:
+        for n in args.sizes:
+            X, y, _, _ = make_data(n, dim, args.seed, args.n_test)
+            times = per_evaluation(X, y, args.repeats)
+            cpu = {k: sorted(c for c, _ in v) for k, v in times.items()}
+            wall = {k: sorted(w for _, w in v) for k, v in times.items()}
+            for name in times:
+                print(f"D={dim} N={n} {name:9} cpu {1e3 * cpu[name][0]:7.0f} / {1e3 * np.median(cpu[name]):7.0f} ms"
+                      f"   wall {1e3 * wall[name][0]:7.0f} / {1e3 * np.median(wall[name]):7.0f} ms")
+            for ours in ("difflens", "regressor"):
+                print(f"D={dim} N={n} scikit-learn / {ours}: cpu {cpu['sklearn'][0] / cpu[ours][0]:.2f}x (min), "
+                      f"{np.median(cpu['sklearn']) / np.median(cpu[ours]):.2f}x (median); wall "
+                      f"{np.median(wall['sklearn']) / np.median(wall[ours]):.2f}x (median)", flush=True)
+    return 0
+
+
 RUNNERS = {"difflens": run_difflens, "regressor": run_regressor, "sklearn": run_sklearn,
            "gpytorch": run_gpytorch}
 
@@ -239,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--restarts", type=int, default=0, help="optimizer restarts, the same for every library")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-evaluation", action="store_true",
+                   help="time single LML evaluations (CPU and wall) of difflens and scikit-learn instead of fits")
+    p.add_argument("--repeats", type=int, default=5, help="evaluations per library with --per-evaluation")
     p.add_argument("--threads", type=int, default=None,
                    help="cap torch's and every BLAS/OpenMP pool's threads (default: the libraries' own)")
     args = p.parse_args(argv)
@@ -251,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
+    if args.per_evaluation:
+        return main_per_evaluation(args)
     import sklearn
 
     print(f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, torch threads {torch.get_num_threads()}, "
