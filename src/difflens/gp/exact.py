@@ -34,7 +34,7 @@ from difflens.tools.rng import default_generator
 
 from .inputs import NotFittedError, as_inputs, as_targets, is_numpy_like
 from .kernels import Kernel, kernel_from_spec
-from .linalg import JITTERS, cholesky_jittered, log_marginal_likelihood
+from .linalg import JITTERS, cholesky_jittered, cholesky_solve, log_marginal_likelihood
 
 __all__ = ["GaussianProcess", "NotFittedError"]
 
@@ -192,7 +192,7 @@ class GaussianProcess(nn.Module):
             L, self.jitter_ = cholesky_jittered(self.kernel(X), self.jitters, what="training kernel matrix (+ noise)",
                                                 shift=float(self.noise_variance))
             self.L_ = L
-            self.alpha_ = torch.cholesky_solve(y.unsqueeze(-1), L).squeeze(-1)
+            self.alpha_ = cholesky_solve(y.unsqueeze(-1), L).squeeze(-1)
             self._factor_key = self._params_key()
 
     def _check_fitted(self) -> None:

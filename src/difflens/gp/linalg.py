@@ -23,6 +23,7 @@ __all__ = [
     "NotPositiveDefiniteError",
     "cholesky_inverse",
     "cholesky_jittered",
+    "cholesky_solve",
     "log_marginal_likelihood",
 ]
 
@@ -106,6 +107,27 @@ def cholesky_inverse(L: Tensor, lower_only: bool = False) -> Tensor:
     return out
 
 
+def cholesky_solve(Y: Tensor, L: Tensor) -> Tensor:
+    """``(L L^T)^-1 Y`` for the lower Cholesky factor ``L`` (N, N) and ``Y`` (N, T).
+
+    Reads only the lower triangle of ``L``. On CPU this is LAPACK ``potrs`` through
+    SciPy on the factor's memory as it is (the row-major lower factor is the
+    column-major upper one), where ``torch.cholesky_solve`` first copies ``L`` into
+    column-major order: at N = 2,000 that copy is most of its cost (18 ms against
+    2 ms measured here). Elsewhere ``torch.cholesky_solve``.
+    """
+    if not (_use_scipy(L) and L.is_contiguous() and Y.dtype == L.dtype and Y.device == L.device):
+        return torch.cholesky_solve(Y, L)
+    from scipy.linalg import lapack
+
+    potrs = lapack.dpotrs if L.dtype == torch.float64 else lapack.spotrs
+    with _blas_threads(LAPACK_THREADS):
+        x, info = potrs(L.detach().numpy().T, Y.detach().numpy(), lower=0)
+    if info != 0:  # pragma: no cover - potrs fails only on bad arguments
+        raise ValueError(f"potrs failed with info={info}")
+    return torch.from_numpy(np.ascontiguousarray(x)).reshape(Y.shape)
+
+
 def _use_scipy(L: Tensor) -> bool:
     return (INVERSE_BACKEND == "scipy" and L.device.type == "cpu" and L.dtype in (torch.float64, torch.float32)
             and L.shape[-1] > 0)
@@ -171,7 +193,7 @@ class _LML(torch.autograd.Function):
             shift = float(noise)
         L, jitter = cholesky_jittered(K, jitters, warn=warn, shift=shift)
         Y = y.reshape(y.shape[0], -1)
-        alpha = torch.cholesky_solve(Y, L)
+        alpha = cholesky_solve(Y, L)
         n, t = Y.shape
         lml = -0.5 * (Y * alpha).sum() - t * L.diagonal().log().sum() - 0.5 * n * t * math.log(2 * math.pi)
         ctx.save_for_backward(L, alpha)
@@ -191,13 +213,11 @@ class _LML(torch.autograd.Function):
         W = cholesky_inverse(L, lower_only=lower_only)
         g = float(grad)
         t = alpha.shape[1]
-        G = (alpha * (0.5 * g)) @ alpha.mT
-        if lower_only:
-            G.sub_(W, alpha=g * t)
-            G.diagonal().add_(W.diagonal(), alpha=0.5 * g * t)
-        else:
-            G.sub_(W, alpha=0.5 * g * t)
-        del W
+        # in place on W, in one pass: G = (g / 2) alpha alpha^T - c W, then the diagonal term
+        diag = W.diagonal().clone() if lower_only else None
+        G = W.addmm_(alpha, alpha.mT, beta=-g * t if lower_only else -0.5 * g * t, alpha=0.5 * g)
+        if diag is not None:
+            G.diagonal().add_(diag, alpha=0.5 * g * t)
         gnoise = None
         if ctx.needs_input_grad[1]:
             gnoise = G.diagonal().clone() if len(ctx.noise_shape) else G.diagonal().sum()

@@ -57,7 +57,12 @@ from torch import Tensor
 from difflens.tools.rng import default_generator
 
 from .inputs import NotFittedError, as_inputs
-from .linalg import NotPositiveDefiniteError, cholesky_jittered, log_marginal_likelihood
+from .linalg import (
+    NotPositiveDefiniteError,
+    cholesky_jittered,
+    cholesky_solve,
+    log_marginal_likelihood,
+)
 from .sklearn_kernels import RBF, ConstantKernel, Kernel
 
 __all__ = ["ConvergenceWarning", "GaussianProcessRegressor", "KernelNotPositiveDefiniteError"]
@@ -337,7 +342,7 @@ class GaussianProcessRegressor:
                     f"The kernel, {kernel}, is not returning a positive definite matrix. Try gradually increasing "
                     "the 'alpha' parameter of your GaussianProcessRegressor estimator.") from exc
             self._L = L
-            self._alpha = torch.cholesky_solve(self._Y, L)
+            self._alpha = cholesky_solve(self._Y, L)
             n, t = self._Y.shape
             self.log_marginal_likelihood_value_ = np.float64(
                 -0.5 * (self._Y * self._alpha).sum() - t * L.diagonal().log().sum()
