@@ -18,7 +18,7 @@ from torch import Tensor
 
 from difflens.dynamics.solvers.problem import Problem
 from difflens.dynamics.solvers.steps import (EventFunction, combine, explicit_stages, hermite, implicit_step,
-                                             lagrange_weights, locate_event)
+                                             lagrange_weights, locate_event, stage_times)
 from difflens.dynamics.solvers.tableaux import Tableau
 
 __all__ = ["AdamsSolver", "FixedGridSolver"]
@@ -63,13 +63,26 @@ class FixedGridSolver:
         return g
 
     # ------------------------------------------------------------------ one step
-    def step(self, t0: float, t1: float, y0: Tensor) -> tuple[Tensor, Tensor | None]:
-        """``(y1, f(t0, y0) or None)``."""
+    def step(self, t0: float, t1: float, y0: Tensor, times: tuple[Tensor, ...] | None = None
+             ) -> tuple[Tensor, Tensor | None]:
+        """``(y1, f(t0, y0) or None)``; ``times``: the stage times as tensors (explicit methods only)."""
         h = t1 - t0
         if self.tab.implicit:
             return implicit_step(self.P, self.tab, t0, h, y0, self.perturb, t1)
-        _, ks = explicit_stages(self.P, self.tab, t0, h, y0, perturb=self.perturb, t1=t1)
+        _, ks = explicit_stages(self.P, self.tab, t0, h, y0, perturb=self.perturb, t1=t1, times=times)
         return combine(y0, ks, self.tab.b, h), ks[0]
+
+    def _grid_times(self, grid: list[float]) -> list[tuple[Tensor, ...] | None]:
+        """Every step's stage times as 0-d tensors, made in one call (a ``torch.tensor`` per stage costs
+        about as much as a small field evaluation); None per step where the step makes its own."""
+        if self.tab.implicit or self.perturb or not self.tab.c:
+            return [None] * (len(grid) - 1)
+        flat: list[float] = []
+        for g0, g1 in zip(grid[:-1], grid[1:]):
+            flat.extend(stage_times(self.tab, g0, g1 - g0, g1))
+        all_t = self.P.times(flat)
+        s = len(self.tab.c)
+        return [all_t[i:i + s] for i in range(0, len(all_t), s)]
 
     def _interpolant(self, t0, t1, y0, y1, f0):
         if self.interp == "linear":
@@ -87,11 +100,12 @@ class FixedGridSolver:
         k = 1
         y = self.P.y0
         self.reset()
-        for g0, g1 in zip(grid[:-1], grid[1:]):
+        times = self._grid_times(grid)
+        for g0, g1, tt in zip(grid[:-1], grid[1:], times):
             if k >= len(ts):
                 break
             self.P.callback("callback_step", g0, y, g1 - g0)
-            y1, f0 = self.step(g0, g1, y)
+            y1, f0 = self.step(g0, g1, y, tt)
             interp = None
             while k < len(ts) and ts[k] <= g1:
                 if ts[k] == g1:
@@ -150,12 +164,25 @@ class AdamsSolver(FixedGridSolver):
         self.hist_t: list[float] = []
         self.hist_f: list[Tensor] = []
 
-    def step(self, t0: float, t1: float, y0: Tensor) -> tuple[Tensor, Tensor | None]:
+    def _grid_times(self, grid: list[float]) -> list[tuple[Tensor, ...] | None]:
+        """Each step's ``(t0, t1)`` as 0-d tensors, made in one call (None with ``perturb``)."""
+        if self.perturb:
+            return [None] * (len(grid) - 1)
+        g = self.P.times(grid)
+        return [(g[i], g[i + 1]) for i in range(len(grid) - 1)]
+
+    def step(self, t0: float, t1: float, y0: Tensor, times: tuple[Tensor, ...] | None = None
+             ) -> tuple[Tensor, Tensor | None]:
         p = 1 if self.perturb else 0
+        P = self.P
+
+        def at(i: int, t: float, y: Tensor, pert: int) -> Tensor:
+            return P.at(times[i], y) if times is not None else P(t, y, pert)
+
         if self.hist_t and self.hist_t[-1] == t0:
             f0 = self.hist_f[-1]
         else:
-            f0 = self.P(t0, y0, p)
+            f0 = at(0, t0, y0, p)
             self.hist_t.append(t0)
             self.hist_f.append(f0)
         self.hist_t = self.hist_t[-self.max_order:]
@@ -164,11 +191,11 @@ class AdamsSolver(FixedGridSolver):
         w = lagrange_weights(nodes, t0, t1)
         y1 = combine(y0, self.hist_f[::-1], w, 1.0)
         if self.corrector:
-            f1 = self.P(t1, y1, -p)
+            f1 = at(1, t1, y1, -p)
             nodes_c = [t1] + nodes[:self.max_order - 1]
             wc = lagrange_weights(nodes_c, t0, t1)
             y1 = combine(y0, [f1] + self.hist_f[::-1][:self.max_order - 1], wc, 1.0)
-        f1 = self.P(t1, y1, -p if self.perturb else 0)
+        f1 = at(1, t1, y1, -p)
         self.hist_t.append(t1)
         self.hist_f.append(f1)
         return y1, f0
