@@ -10,6 +10,7 @@ wrong side. These are torchdiffeq's fixed-grid options.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -78,7 +79,7 @@ class FixedGridSolver:
         if self.tab.implicit or self.perturb or not self.tab.c:
             return [None] * (len(grid) - 1)
         flat: list[float] = []
-        for g0, g1 in zip(grid[:-1], grid[1:]):
+        for g0, g1 in itertools.pairwise(grid):
             flat.extend(stage_times(self.tab, g0, g1 - g0, g1))
         all_t = self.P.times(flat)
         s = len(self.tab.c)
