@@ -369,12 +369,10 @@ def test_compiled_rk4_chunks_equal_the_eager_rk4(monkeypatch):
 
 
 def test_fold_stack_unbind_leaves_dtype_promotion_and_in_place_writes():
-    from difflens.dynamics.compiled import fold_stack_unbind
-
     counts = []
 
     def fn(a, b, out):
-        x, y = torch.stack([a, b]).unbind(0)  # float32 and float64: stack promotes a, not foldable
+        x, _ = torch.stack([a, b]).unbind(0)  # float32 and float64: stack promotes a, not foldable
         u, v = torch.stack([b, b * 2]).unbind(0)  # foldable
         out.copy_(u + v)  # an in-place write whose result is unused must survive the fold
         return x
@@ -382,7 +380,8 @@ def test_fold_stack_unbind_leaves_dtype_promotion_and_in_place_writes():
     c = torch.compile(fn, backend=_fold_only(counts), fullgraph=True)
     a, b, out = torch.ones(3), torch.full((3,), 2.0, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
     x = c(a, b, out)
-    assert counts == [1] and x.dtype == torch.float64 and torch.equal(out, torch.full((3,), 6.0, dtype=torch.float64))
+    assert counts == [1] and x.dtype == torch.float64 and torch.equal(x, a.double())
+    assert torch.equal(out, torch.full((3,), 6.0, dtype=torch.float64))
 
 
 def test_compile_true_runs_inductor_and_keeps_gradients_on_the_eager_path():
@@ -399,3 +398,22 @@ def test_compile_true_runs_inductor_and_keeps_gradients_on_the_eager_path():
     x = x0.clone().requires_grad_(True)  # gradients wanted: compile=True falls back to the eager loop
     integrate(f, x, t, compile=True)[-1].sum().backward()
     assert x.grad is not None and bool(torch.isfinite(x.grad).all())
+
+
+def test_compile_true_falls_back_with_a_warning_when_the_compiler_fails(monkeypatch):
+    from difflens.dynamics import compiled
+
+    def broken(gm, example_inputs):
+        raise OSError("no C++ compiler found")
+
+    monkeypatch.setattr(compiled, "_CHUNKS", {})
+    monkeypatch.setattr(compiled, "_inductor_on_rows", broken)
+    f = Lorenz63()
+    x0 = torch.tensor([[1.0, 1.0, 20.0]], dtype=torch.float64)
+    t = torch.arange(31, dtype=torch.float64) * 0.01
+    with torch.no_grad(), pytest.warns(RuntimeWarning, match="torch.compile failed.*no C\\+\\+ compiler"):
+        ours = integrate(f, x0, t, compile=True)
+    with torch.no_grad():
+        ref = integrate(f, x0, t, script=False)
+    assert torch.allclose(ours, ref, atol=1e-10)
+    assert compiled._CHUNKS == {}  # not cached: a later call tries again

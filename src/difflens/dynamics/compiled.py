@@ -31,6 +31,7 @@ into one fused multiply-add).
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -146,7 +147,8 @@ def compiled_rk4(f: nn.Module, x0: Tensor, t: Tensor, h: float, sub: int, unroll
     ``t`` must be uniform with spacing ``sub * h``; ``unroll`` RK4 steps are
     compiled into one graph (``unroll // sub`` outputs per call). None when
     ``f`` has no ``forward_cm``, ``sub > unroll`` or ``torch.compile`` is
-    unavailable.
+    unavailable or fails on the first chunk (then with a ``RuntimeWarning``
+    naming the error; the caller falls back to TorchScript).
     """
     if not hasattr(f, "forward_cm") or sub > unroll:
         return None
@@ -169,7 +171,15 @@ def compiled_rk4(f: nn.Module, x0: Tensor, t: Tensor, h: float, sub: int, unroll
     steps = torch.tensor([h, 0.5 * h, h / 6.0], dtype=t.dtype, device=t.device)
     with torch.no_grad():
         if full:  # the first call checks every guard (and compiles when needed)
-            x = chunk(f, x, out[1:1 + n], s, steps, sub, by_rows)
+            try:
+                x = chunk(f, x, out[1:1 + n], s, steps, sub, by_rows)
+            except Exception as err:  # noqa: BLE001 - no working compiler: the caller runs TorchScript
+                cause = getattr(err, "inner_exception", None) or err.__cause__ or err  # dynamo wraps it
+                first = (str(cause).strip().splitlines() or [""])[0]
+                warnings.warn(f"integrate(compile=True): torch.compile failed ({type(cause).__name__}: {first}); "
+                              "running the TorchScript loop instead", RuntimeWarning, stacklevel=4)
+                _CHUNKS.pop(key, None)
+                return None
             s = t[n:n + 1]
         # The later calls differ only in the values of x, s and the slice of out, so they skip re-checking
         # the guards (~30% of a call's overhead). Should dynamo still want to recompile, it raises before
