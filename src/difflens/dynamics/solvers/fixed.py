@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -22,7 +22,9 @@ from difflens.dynamics.solvers.steps import (EventFunction, combine, explicit_st
                                              lagrange_weights, locate_event, stage_times)
 from difflens.dynamics.solvers.tableaux import Tableau
 
-__all__ = ["AdamsSolver", "FixedGridSolver"]
+__all__ = ["TIME_BLOCK", "AdamsSolver", "FixedGridSolver"]
+
+TIME_BLOCK = 1024  # grid steps whose stage times are made as tensors at once (bounded: 0-d tensors are objects)
 
 
 class FixedGridSolver:
@@ -73,17 +75,21 @@ class FixedGridSolver:
         _, ks = explicit_stages(self.P, self.tab, t0, h, y0, perturb=self.perturb, t1=t1, times=times)
         return combine(y0, ks, self.tab.b, h), ks[0]
 
-    def _grid_times(self, grid: list[float]) -> list[tuple[Tensor, ...] | None]:
-        """Every step's stage times as 0-d tensors, made in one call (a ``torch.tensor`` per stage costs
-        about as much as a small field evaluation); None per step where the step makes its own."""
+    def _grid_times(self, grid: list[float]) -> Iterator[tuple[Tensor, ...] | None]:
+        """Each step's stage times as 0-d tensors, made ``TIME_BLOCK`` steps per ``torch.tensor`` call
+        (one call per stage costs about as much as a small field evaluation); None for a step that
+        makes its own (implicit methods, ``perturb``)."""
         if self.tab.implicit or self.perturb or not self.tab.c:
-            return [None] * (len(grid) - 1)
-        flat: list[float] = []
-        for g0, g1 in itertools.pairwise(grid):
-            flat.extend(stage_times(self.tab, g0, g1 - g0, g1))
-        all_t = self.P.times(flat)
+            yield from itertools.repeat(None, len(grid) - 1)
+            return
         s = len(self.tab.c)
-        return [all_t[i:i + s] for i in range(0, len(all_t), s)]
+        for b in range(0, len(grid) - 1, TIME_BLOCK):
+            flat: list[float] = []
+            for g0, g1 in itertools.pairwise(grid[b:b + TIME_BLOCK + 1]):
+                flat.extend(stage_times(self.tab, g0, g1 - g0, g1))
+            block = self.P.times(flat)
+            for i in range(0, len(block), s):
+                yield block[i:i + s]
 
     def _interpolant(self, t0, t1, y0, y1, f0):
         if self.interp == "linear":
@@ -165,12 +171,15 @@ class AdamsSolver(FixedGridSolver):
         self.hist_t: list[float] = []
         self.hist_f: list[Tensor] = []
 
-    def _grid_times(self, grid: list[float]) -> list[tuple[Tensor, ...] | None]:
-        """Each step's ``(t0, t1)`` as 0-d tensors, made in one call (None with ``perturb``)."""
+    def _grid_times(self, grid: list[float]) -> Iterator[tuple[Tensor, ...] | None]:
+        """Each step's ``(t0, t1)`` as 0-d tensors, ``TIME_BLOCK`` steps per call (None with ``perturb``)."""
         if self.perturb:
-            return [None] * (len(grid) - 1)
-        g = self.P.times(grid)
-        return [(g[i], g[i + 1]) for i in range(len(grid) - 1)]
+            yield from itertools.repeat(None, len(grid) - 1)
+            return
+        for b in range(0, len(grid) - 1, TIME_BLOCK):
+            g = self.P.times(grid[b:b + TIME_BLOCK + 1])
+            for i in range(len(g) - 1):
+                yield g[i], g[i + 1]
 
     def step(self, t0: float, t1: float, y0: Tensor, times: tuple[Tensor, ...] | None = None
              ) -> tuple[Tensor, Tensor | None]:
