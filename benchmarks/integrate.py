@@ -36,6 +36,7 @@ round-off after that). Torch runs on one thread by default, like NumPy
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -82,6 +83,7 @@ def main(argv=None) -> None:
     p.add_argument("--method-batch", type=int, default=64)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    print("load average (1, 5, 15 min) at start: %.1f %.1f %.1f" % os.getloadavg())
 
     from difflens.dynamics import Lorenz63, integrate
 
@@ -91,6 +93,7 @@ def main(argv=None) -> None:
         methods_table(args)
     if "adjoint" in args.parts:
         adjoint_memory(args)
+    print("load average (1, 5, 15 min) at end: %.1f %.1f %.1f" % os.getloadavg())
 
 
 def rk4_race(args, Lorenz63, integrate) -> None:
@@ -104,7 +107,8 @@ def rk4_race(args, Lorenz63, integrate) -> None:
         t0 = time.perf_counter()
         with torch.no_grad():
             integrate(f, x0, t[:12], method="rk4", compile=True)
-        print(f"torch.compile of the RK4 chunk: {time.perf_counter() - t0:.1f} s (once per field type and shape)")
+        print(f"torch.compile of the RK4 chunk: {time.perf_counter() - t0:.1f} s (once per field type, shape and "
+              "dtype in a process; inductor's disk cache shortens it in the next)")
         solvers["difflens integrate compile=True"] = lambda: integrate(f, x0, t, method="rk4", compile=True)
     if "odeint" in args.peers:
         from difflens.dynamics import odeint as dl_odeint

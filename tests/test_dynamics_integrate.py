@@ -315,3 +315,105 @@ def test_forward_mode_time_derivatives_match_reverse_mode():
             e = torch.eye(3, dtype=torch.float64)[i]
             forward = torch.func.jvp(loss, (t,), (e,))[1]
             assert torch.allclose(forward, reverse[i], rtol=1e-10, atol=1e-12), (kwargs, i)
+
+
+# ----------------------------------------------------------------------------- compile=True (torch.compile)
+class ForcedCM(nn.Module):
+    """A non-autonomous 2-D field with a component-major form: dx/dt = -k x + (sin t, cos t)."""
+
+    def __init__(self):
+        super().__init__()
+        self.k = nn.Parameter(torch.tensor(0.5, dtype=torch.float64))
+
+    def forward(self, t, x):
+        return torch.stack((-self.k * x[..., 0] + torch.sin(t), -self.k * x[..., 1] + torch.cos(t)), -1)
+
+    def forward_cm(self, t, x):
+        a, b = x.unbind(0)
+        return torch.stack((-self.k * a + torch.sin(t), -self.k * b + torch.cos(t)))
+
+
+def _fold_only(counts):
+    """A torch.compile backend that applies the stack/unbind fold and runs the graph as Python (no C++)."""
+    from difflens.dynamics.compiled import fold_stack_unbind
+
+    def backend(gm, example_inputs):
+        counts.append(fold_stack_unbind(gm))
+        return gm.forward
+    return backend
+
+
+def test_compiled_rk4_chunks_equal_the_eager_rk4(monkeypatch):
+    # the compiled driver (chunks of 2 steps, the later ones with guards skipped, an eager remainder) with
+    # the folded graph run as Python: row layout (Lorenz63, the non-autonomous field, float32) and the
+    # (d, B) layout of a 40-component state (Lorenz96, whose roll is not folded)
+    from difflens.dynamics import compiled
+
+    counts = []
+    monkeypatch.setattr(compiled, "_CHUNKS", {})
+    monkeypatch.setattr(compiled, "_inductor_on_rows", _fold_only(counts))
+    g = torch.Generator().manual_seed(3)
+    t = torch.arange(8, dtype=torch.float64) * 0.01 + 0.3  # 7 intervals: 3 chunks of 2 and 1 eager step
+    cases = [(Lorenz63(), torch.randn(5, 3, generator=g, dtype=torch.float64) + 20, 1e-12),
+             (ForcedCM(), torch.randn(4, 2, generator=g, dtype=torch.float64), 1e-14),
+             (Lorenz63(dtype=torch.float32), torch.randn(5, 3, generator=g) + 20, 1e-4),
+             (Lorenz96(), torch.randn(2, 40, generator=g, dtype=torch.float64) + 8, 1e-12)]
+    for f, x0, tol in cases:
+        tt = t.to(x0.dtype)
+        with torch.no_grad():
+            out = compiled.compiled_rk4(f, x0, tt, 0.005, 2, unroll=4)  # 2 substeps of 0.005 per output
+            ref = integrate(f, x0, tt, step_size=0.005, script=False)
+        ours = out.movedim(1, -1).reshape(ref.shape)
+        assert float((ours - ref).abs().max()) < tol, type(f).__name__
+    assert counts[0] == 2 * 2 * 4 * 2  # Lorenz63: 2 steps x 2 substeps x 4 stages, 2 pairs each, all folded
+
+
+def test_fold_stack_unbind_leaves_dtype_promotion_and_in_place_writes():
+    counts = []
+
+    def fn(a, b, out):
+        x, _ = torch.stack([a, b]).unbind(0)  # float32 and float64: stack promotes a, not foldable
+        u, v = torch.stack([b, b * 2]).unbind(0)  # foldable
+        out.copy_(u + v)  # an in-place write whose result is unused must survive the fold
+        return x
+
+    c = torch.compile(fn, backend=_fold_only(counts), fullgraph=True)
+    a, b, out = torch.ones(3), torch.full((3,), 2.0, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    x = c(a, b, out)
+    assert counts == [1] and x.dtype == torch.float64 and torch.equal(x, a.double())
+    assert torch.equal(out, torch.full((3,), 6.0, dtype=torch.float64))
+
+
+def test_compile_true_runs_inductor_and_keeps_gradients_on_the_eager_path():
+    pytest.importorskip("torch._inductor")
+    from difflens.dynamics.compiled import compiled_rk4
+
+    f = Lorenz63()
+    x0 = torch.tensor([[1.0, 1.0, 20.0], [-5.0, 2.0, 30.0]], dtype=torch.float64)
+    t = torch.arange(6, dtype=torch.float64) * 0.01
+    with torch.no_grad():
+        out = compiled_rk4(f, x0, t, 0.01, 1, unroll=2)  # one small graph: a few seconds of gcc
+        ref = integrate(f, x0, t, script=False)
+    assert out is not None and float((out.movedim(1, -1) - ref).abs().max()) < 1e-12
+    x = x0.clone().requires_grad_(True)  # gradients wanted: compile=True falls back to the eager loop
+    integrate(f, x, t, compile=True)[-1].sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all())
+
+
+def test_compile_true_falls_back_with_a_warning_when_the_compiler_fails(monkeypatch):
+    from difflens.dynamics import compiled
+
+    def broken(gm, example_inputs):
+        raise OSError("no C++ compiler found")
+
+    monkeypatch.setattr(compiled, "_CHUNKS", {})
+    monkeypatch.setattr(compiled, "_inductor_on_rows", broken)
+    f = Lorenz63()
+    x0 = torch.tensor([[1.0, 1.0, 20.0]], dtype=torch.float64)
+    t = torch.arange(31, dtype=torch.float64) * 0.01
+    with torch.no_grad(), pytest.warns(RuntimeWarning, match="torch.compile failed.*no C\\+\\+ compiler"):
+        ours = integrate(f, x0, t, compile=True)
+    with torch.no_grad():
+        ref = integrate(f, x0, t, script=False)
+    assert torch.allclose(ours, ref, atol=1e-10)
+    assert compiled._CHUNKS == {}  # not cached: a later call tries again

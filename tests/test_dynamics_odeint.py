@@ -290,3 +290,18 @@ def test_bad_input_is_named():
         f = Count(lambda t, y: y)
         f.callback_accept_step = lambda *a: None
         odeint(f, T(1.0), t, method="euler")
+
+
+def test_fixed_grid_stage_times_made_in_blocks_give_the_same_solution(monkeypatch):
+    # the fixed-grid solvers make the stage times as tensors TIME_BLOCK steps at a time: a block
+    # boundary every 7 steps must not change a single bit (explicit RK and Adams)
+    from difflens.dynamics.solvers import fixed
+
+    f = Lorenz63()
+    x0 = torch.tensor([[1.0, 1.0, 20.0], [-5.0, 2.0, 30.0]], dtype=torch.float64)
+    t = torch.linspace(0, 0.5, 6, dtype=torch.float64)
+    with torch.no_grad():
+        ref = {m: odeint(f, x0, t, method=m, options=dict(step_size=0.01)) for m in ("rk4", "implicit_adams")}
+        monkeypatch.setattr(fixed, "TIME_BLOCK", 7)
+        for m, r in ref.items():
+            assert torch.equal(odeint(f, x0, t, method=m, options=dict(step_size=0.01)), r), m

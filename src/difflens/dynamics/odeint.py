@@ -83,7 +83,15 @@ class Prepared:
         func = self.func if func is None else func
         st, sign = self.state, self.sign
 
-        if sign > 0:
+        if sign > 0 and st.same_dtype:  # a plain real tensor state: no structure to map, a view each way
+            shape, dtype = st.shapes[0], st.real_dtype
+
+            def f(s: Tensor, y: Tensor) -> Tensor:
+                dy = func(s, y.view(shape) if y.is_contiguous() else y.reshape(shape))
+                if type(dy) is not Tensor or dy.shape != shape or dy.dtype != dtype:
+                    return st.flatten_derivative(dy, y)  # converts, or raises the clear error
+                return dy.reshape(-1)
+        elif sign > 0:
             def f(s: Tensor, y: Tensor) -> Tensor:
                 return st.flatten_derivative(func(s, st.unflatten(y)), y)
         else:

@@ -10,18 +10,21 @@ wrong side. These are torchdiffeq's fixed-grid options.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
 
 from difflens.dynamics.solvers.problem import Problem
 from difflens.dynamics.solvers.steps import (EventFunction, combine, explicit_stages, hermite, implicit_step,
-                                             lagrange_weights, locate_event)
+                                             lagrange_weights, locate_event, stage_times)
 from difflens.dynamics.solvers.tableaux import Tableau
 
-__all__ = ["AdamsSolver", "FixedGridSolver"]
+__all__ = ["TIME_BLOCK", "AdamsSolver", "FixedGridSolver"]
+
+TIME_BLOCK = 1024  # grid steps whose stage times are made as tensors at once (bounded: 0-d tensors are objects)
 
 
 class FixedGridSolver:
@@ -63,13 +66,30 @@ class FixedGridSolver:
         return g
 
     # ------------------------------------------------------------------ one step
-    def step(self, t0: float, t1: float, y0: Tensor) -> tuple[Tensor, Tensor | None]:
-        """``(y1, f(t0, y0) or None)``."""
+    def step(self, t0: float, t1: float, y0: Tensor, times: tuple[Tensor, ...] | None = None
+             ) -> tuple[Tensor, Tensor | None]:
+        """``(y1, f(t0, y0) or None)``; ``times``: the stage times as tensors (explicit methods only)."""
         h = t1 - t0
         if self.tab.implicit:
             return implicit_step(self.P, self.tab, t0, h, y0, self.perturb, t1)
-        _, ks = explicit_stages(self.P, self.tab, t0, h, y0, perturb=self.perturb, t1=t1)
+        _, ks = explicit_stages(self.P, self.tab, t0, h, y0, perturb=self.perturb, t1=t1, times=times)
         return combine(y0, ks, self.tab.b, h), ks[0]
+
+    def _grid_times(self, grid: list[float]) -> Iterator[tuple[Tensor, ...] | None]:
+        """Each step's stage times as 0-d tensors, made ``TIME_BLOCK`` steps per ``torch.tensor`` call
+        (one call per stage costs about as much as a small field evaluation); None for a step that
+        makes its own (implicit methods, ``perturb``)."""
+        if self.tab.implicit or self.perturb or not self.tab.c:
+            yield from itertools.repeat(None, len(grid) - 1)
+            return
+        s = len(self.tab.c)
+        for b in range(0, len(grid) - 1, TIME_BLOCK):
+            flat: list[float] = []
+            for g0, g1 in itertools.pairwise(grid[b:b + TIME_BLOCK + 1]):
+                flat.extend(stage_times(self.tab, g0, g1 - g0, g1))
+            block = self.P.times(flat)
+            for i in range(0, len(block), s):
+                yield block[i:i + s]
 
     def _interpolant(self, t0, t1, y0, y1, f0):
         if self.interp == "linear":
@@ -87,11 +107,12 @@ class FixedGridSolver:
         k = 1
         y = self.P.y0
         self.reset()
-        for g0, g1 in zip(grid[:-1], grid[1:]):
+        times = self._grid_times(grid)
+        for g0, g1, tt in zip(grid[:-1], grid[1:], times):
             if k >= len(ts):
                 break
             self.P.callback("callback_step", g0, y, g1 - g0)
-            y1, f0 = self.step(g0, g1, y)
+            y1, f0 = self.step(g0, g1, y, tt)
             interp = None
             while k < len(ts) and ts[k] <= g1:
                 if ts[k] == g1:
@@ -150,12 +171,28 @@ class AdamsSolver(FixedGridSolver):
         self.hist_t: list[float] = []
         self.hist_f: list[Tensor] = []
 
-    def step(self, t0: float, t1: float, y0: Tensor) -> tuple[Tensor, Tensor | None]:
+    def _grid_times(self, grid: list[float]) -> Iterator[tuple[Tensor, ...] | None]:
+        """Each step's ``(t0, t1)`` as 0-d tensors, ``TIME_BLOCK`` steps per call (None with ``perturb``)."""
+        if self.perturb:
+            yield from itertools.repeat(None, len(grid) - 1)
+            return
+        for b in range(0, len(grid) - 1, TIME_BLOCK):
+            g = self.P.times(grid[b:b + TIME_BLOCK + 1])
+            for i in range(len(g) - 1):
+                yield g[i], g[i + 1]
+
+    def step(self, t0: float, t1: float, y0: Tensor, times: tuple[Tensor, ...] | None = None
+             ) -> tuple[Tensor, Tensor | None]:
         p = 1 if self.perturb else 0
+        P = self.P
+
+        def at(i: int, t: float, y: Tensor, pert: int) -> Tensor:
+            return P.at(times[i], y) if times is not None else P(t, y, pert)
+
         if self.hist_t and self.hist_t[-1] == t0:
             f0 = self.hist_f[-1]
         else:
-            f0 = self.P(t0, y0, p)
+            f0 = at(0, t0, y0, p)
             self.hist_t.append(t0)
             self.hist_f.append(f0)
         self.hist_t = self.hist_t[-self.max_order:]
@@ -164,11 +201,11 @@ class AdamsSolver(FixedGridSolver):
         w = lagrange_weights(nodes, t0, t1)
         y1 = combine(y0, self.hist_f[::-1], w, 1.0)
         if self.corrector:
-            f1 = self.P(t1, y1, -p)
+            f1 = at(1, t1, y1, -p)
             nodes_c = [t1] + nodes[:self.max_order - 1]
             wc = lagrange_weights(nodes_c, t0, t1)
             y1 = combine(y0, [f1] + self.hist_f[::-1][:self.max_order - 1], wc, 1.0)
-        f1 = self.P(t1, y1, -p if self.perturb else 0)
+        f1 = at(1, t1, y1, -p)
         self.hist_t.append(t1)
         self.hist_f.append(f1)
         return y1, f0

@@ -13,7 +13,8 @@ from torch import Tensor
 from difflens.dynamics.solvers.problem import Problem
 from difflens.dynamics.solvers.tableaux import Tableau
 
-__all__ = ["EventFunction", "combine", "explicit_stages", "hermite", "implicit_step", "locate_event"]
+__all__ = ["EventFunction", "combine", "explicit_stages", "hermite", "implicit_step", "locate_event",
+           "stage_times"]
 
 
 def combine(y: Tensor, ks: list[Tensor], weights, h: float) -> Tensor:
@@ -36,20 +37,32 @@ def _perturb(c: float, perturb: bool) -> int:
     return 1 if c == 0.0 else -1 if c == 1.0 else 0
 
 
+def stage_times(tab: type[Tableau], t0: float, h: float, t1: float | None = None) -> list[float]:
+    """The times ``t0 + c_i h`` of a step's stages (``t1``, default ``t0 + h``, for nodes ``c = 1``)."""
+    t1 = t0 + h if t1 is None else t1
+    return [t1 if c == 1.0 else t0 + c * h for c in tab.c]
+
+
 def explicit_stages(P: Problem, tab: type[Tableau], t0: float, h: float, y0: Tensor, k1: Tensor | None = None,
-                    perturb: bool = False, t1: float | None = None) -> tuple[list[Tensor], list[Tensor]]:
+                    perturb: bool = False, t1: float | None = None,
+                    times: tuple[Tensor, ...] | None = None) -> tuple[list[Tensor], list[Tensor]]:
     """The stage inputs ``Y_i`` and derivatives ``k_i`` of one explicit step (``k1`` reused if given).
 
     ``t1`` (default ``t0 + h``) is the time used for nodes ``c = 1``, so a step
-    lands exactly on a grid point.
+    lands exactly on a grid point. ``times``: the stage times as 0-d tensors,
+    made beforehand for many steps at once (not with ``perturb``).
     """
-    t1 = t0 + h if t1 is None else t1
     ys: list[Tensor] = []
     ks: list[Tensor] = []
+    ts = None if times is not None else stage_times(tab, t0, h, t1)
     for i, c in enumerate(tab.c):
         yi = y0 if i == 0 else combine(y0, ks, tab.a[i], h)
-        ti = t1 if c == 1.0 else t0 + c * h
-        k = k1 if (i == 0 and k1 is not None) else P(ti, yi, _perturb(c, perturb))
+        if i == 0 and k1 is not None:
+            k = k1
+        elif times is not None:
+            k = P.at(times[i], yi)
+        else:
+            k = P(ts[i], yi, _perturb(c, perturb))
         ys.append(yi)
         ks.append(k)
     return ys, ks
