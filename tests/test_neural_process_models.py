@@ -74,6 +74,35 @@ def test_convcnp_is_translation_equivariant_and_refuses_a_grid_too_large():
         model(t.x_context, t.y_context, far)
 
 
+@pytest.mark.parametrize(("cnn", "shift"), [("unet", 1.0), ("unet", -2.0), ("dilated", 1 / 16), ("dilated", 2.5)])
+def test_convcnp_shift_by_a_multiple_of_its_period_shifts_predictions_exactly(cnn, shift):
+    model = ConvCNP(points_per_unit=16, channels=8, cnn=cnn, levels=4, generator=torch.Generator().manual_seed(2))
+    assert model.period == pytest.approx(1.0 if cnn == "unet" else 1 / 16)
+    t = tasks(seed=4, n=11, m=13, b=2)
+    m1, s1 = model(t.x_context, t.y_context, t.x_target)
+    m2, s2 = model(t.x_context + shift, t.y_context, t.x_target + shift)
+    torch.testing.assert_close(m2, m1, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(s2, s1, atol=1e-5, rtol=1e-5)
+    # the grid starts at a multiple of the period, holds a multiple of 2**levels points, covers inputs + margin
+    g = model.grid(t.x_context, t.x_target)
+    q = model.grid_multiple
+    assert len(g) % q == 0 and float(g[0] / model.period) == pytest.approx(round(float(g[0] / model.period)))
+    xs = torch.cat([t.x_context.reshape(-1), t.x_target.reshape(-1)])
+    assert float(g[0]) <= float(xs.min()) - model.margin
+    assert float(g[-1]) >= float(xs.max()) + model.margin - 1 / 16
+
+
+def test_unet_keeps_the_length_and_refuses_one_it_cannot_halve():
+    from difflens.gp.neural import UNet1d
+
+    net = UNet1d(2, channels=4, levels=3)
+    assert net(torch.randn(2, 2, 24)).shape == (2, 8, 24)
+    with pytest.raises(ValueError, match="multiple of 2\\*\\*levels = 8"):
+        net(torch.randn(2, 2, 20))
+    with pytest.raises(ValueError, match="cnn must be 'unet' or 'dilated'"):
+        ConvCNP(cnn="resnet")
+
+
 class OracleModel(nn.Module):
     """The exact GP as a 'neural process' (to test the autoregressive chain rule)."""
 
@@ -110,7 +139,7 @@ def test_autoregressive_samples_of_the_oracle_have_the_gp_posterior_covariance()
 def test_interrupted_training_resumed_from_its_checkpoint_equals_uninterrupted(tmp_path):
     def trainer(seed=0):
         torch.manual_seed(0)
-        model = ConvCNP(points_per_unit=8, channels=8, dilations=(1, 2))
+        model = ConvCNP(points_per_unit=8, channels=8, levels=2)
         sampler = GPTaskSampler("se", torch.Generator().manual_seed(seed), batch_size=4, n_target=10)
         return NeuralProcessTrainer(model, sampler, steps=12, check_every=2)
 
