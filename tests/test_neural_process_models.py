@@ -197,3 +197,21 @@ def test_latent_np_importance_sampled_likelihood_is_above_its_elbo_and_trains():
     assert float(iwae) >= float(elbo) - 1e-3
     one = torch.stack([model.log_likelihood(*t, g, samples=1).mean() for _ in range(200)]).mean()
     assert float(iwae) >= float(one) - 1e-3  # more importance samples: a tighter bound
+
+
+def test_evaluation_scores_a_model_on_the_oracles_targets_and_noise():
+    """The exact GP run through evaluate_model scores what oracle_log_likelihood does: same targets, same
+    noisy observations, the predictive of y (noise included), so a gap of 0 means the oracle itself."""
+    batches = [tasks(seed=s, n=7, m=11, b=3) for s in (11, 12)]
+    ev = evaluate_model(OracleModel(), batches)
+    oracle = torch.cat([oracle_log_likelihood(task_kernel("se"), 0.02, *t.to(dtype=torch.float64)) for t in batches])
+    torch.testing.assert_close(ev["ll"], oracle, atol=1e-4, rtol=0)
+    # a predictive of f alone (no observation noise) is overconfident where the context is dense: it scores lower
+    class NoiselessOracle(OracleModel):
+        def forward(self, xc, yc, xt):
+            m, s = super().forward(xc, yc, xt)
+            return m, (s.square() - 0.02 ** 2).clamp_min(1e-8).sqrt()
+
+    dense = [tasks(seed=13, n=40, m=20, b=4)]
+    dense_oracle = oracle_log_likelihood(task_kernel("se"), 0.02, *dense[0].to(dtype=torch.float64))
+    assert float(evaluate_model(NoiselessOracle(), dense)["ll"].mean()) < float(dense_oracle.mean()) - 0.5
