@@ -31,8 +31,8 @@ class NeuralProcessSettings(StudySettings):
         "quick": {"kernels": ("se",), "models": ("cnp", "convcnp"), "steps": 150, "eval_tasks": 96,
                   "curve_points": 2, "crossover_sizes": (10, 100, 1000), "digit_steps": 120, "digit_size": 12,
                   "ar_tasks": 16},
-        "full": {"kernels": ("se", "matern52", "periodic", "weakly_periodic"), "models": MODEL_NAMES, "steps": 2000,
-                 "convcnp_steps": 6000, "eval_tasks": 1024, "crossover_sizes": (10, 100, 1000, 3000, 10000),
+        "full": {"kernels": ("se", "matern52", "periodic", "weakly_periodic"), "models": MODEL_NAMES, "steps": 1000,
+                 "convcnp_steps": 8000, "eval_tasks": 1024, "crossover_sizes": (10, 100, 1000, 3000, 10000),
                  "digit_steps": 1500,
                  "ar_tasks": 128},
     }
