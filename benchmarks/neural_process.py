@@ -24,9 +24,9 @@ import torch
 from difflens.gp import GaussianProcess
 from difflens.gp.neural import (
     CNP,
+    KERNEL_NAMES,
     AttentiveCNP,
     ConvCNP,
-    KERNEL_NAMES,
     GPTaskSampler,
     NeuralProcessTrainer,
     evaluate_model,
