@@ -74,6 +74,35 @@ def test_convcnp_is_translation_equivariant_and_refuses_a_grid_too_large():
         model(t.x_context, t.y_context, far)
 
 
+@pytest.mark.parametrize(("cnn", "shift"), [("unet", 1.0), ("unet", -2.0), ("dilated", 1 / 16), ("dilated", 2.5)])
+def test_convcnp_shift_by_a_multiple_of_its_period_shifts_predictions_exactly(cnn, shift):
+    model = ConvCNP(points_per_unit=16, channels=8, cnn=cnn, levels=4, generator=torch.Generator().manual_seed(2))
+    assert model.period == pytest.approx(1.0 if cnn == "unet" else 1 / 16)
+    t = tasks(seed=4, n=11, m=13, b=2)
+    m1, s1 = model(t.x_context, t.y_context, t.x_target)
+    m2, s2 = model(t.x_context + shift, t.y_context, t.x_target + shift)
+    torch.testing.assert_close(m2, m1, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(s2, s1, atol=1e-5, rtol=1e-5)
+    # the grid starts at a multiple of the period, holds a multiple of 2**levels points, covers inputs + margin
+    g = model.grid(t.x_context, t.x_target)
+    q = model.grid_multiple
+    assert len(g) % q == 0 and float(g[0] / model.period) == pytest.approx(round(float(g[0] / model.period)))
+    xs = torch.cat([t.x_context.reshape(-1), t.x_target.reshape(-1)])
+    assert float(g[0]) <= float(xs.min()) - model.margin
+    assert float(g[-1]) >= float(xs.max()) + model.margin - 1 / 16
+
+
+def test_unet_keeps_the_length_and_refuses_one_it_cannot_halve():
+    from difflens.gp.neural import UNet1d
+
+    net = UNet1d(2, channels=4, levels=3)
+    assert net(torch.randn(2, 2, 24)).shape == (2, 8, 24)
+    with pytest.raises(ValueError, match="multiple of 2\\*\\*levels = 8"):
+        net(torch.randn(2, 2, 20))
+    with pytest.raises(ValueError, match="cnn must be 'unet' or 'dilated'"):
+        ConvCNP(cnn="resnet")
+
+
 class OracleModel(nn.Module):
     """The exact GP as a 'neural process' (to test the autoregressive chain rule)."""
 
@@ -110,7 +139,7 @@ def test_autoregressive_samples_of_the_oracle_have_the_gp_posterior_covariance()
 def test_interrupted_training_resumed_from_its_checkpoint_equals_uninterrupted(tmp_path):
     def trainer(seed=0):
         torch.manual_seed(0)
-        model = ConvCNP(points_per_unit=8, channels=8, dilations=(1, 2))
+        model = ConvCNP(points_per_unit=8, channels=8, levels=2)
         sampler = GPTaskSampler("se", torch.Generator().manual_seed(seed), batch_size=4, n_target=10)
         return NeuralProcessTrainer(model, sampler, steps=12, check_every=2)
 
@@ -168,3 +197,21 @@ def test_latent_np_importance_sampled_likelihood_is_above_its_elbo_and_trains():
     assert float(iwae) >= float(elbo) - 1e-3
     one = torch.stack([model.log_likelihood(*t, g, samples=1).mean() for _ in range(200)]).mean()
     assert float(iwae) >= float(one) - 1e-3  # more importance samples: a tighter bound
+
+
+def test_evaluation_scores_a_model_on_the_oracles_targets_and_noise():
+    """The exact GP run through evaluate_model scores what oracle_log_likelihood does: same targets, same
+    noisy observations, the predictive of y (noise included), so a gap of 0 means the oracle itself."""
+    batches = [tasks(seed=s, n=7, m=11, b=3) for s in (11, 12)]
+    ev = evaluate_model(OracleModel(), batches)
+    oracle = torch.cat([oracle_log_likelihood(task_kernel("se"), 0.02, *t.to(dtype=torch.float64)) for t in batches])
+    torch.testing.assert_close(ev["ll"], oracle, atol=1e-4, rtol=0)
+    # a predictive of f alone (no observation noise) is overconfident where the context is dense: it scores lower
+    class NoiselessOracle(OracleModel):
+        def forward(self, xc, yc, xt):
+            m, s = super().forward(xc, yc, xt)
+            return m, (s.square() - 0.02 ** 2).clamp_min(1e-8).sqrt()
+
+    dense = [tasks(seed=13, n=40, m=20, b=4)]
+    dense_oracle = oracle_log_likelihood(task_kernel("se"), 0.02, *dense[0].to(dtype=torch.float64))
+    assert float(evaluate_model(NoiselessOracle(), dense)["ll"].mean()) < float(dense_oracle.mean()) - 0.5

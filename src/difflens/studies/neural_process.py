@@ -31,8 +31,9 @@ class NeuralProcessSettings(StudySettings):
         "quick": {"kernels": ("se",), "models": ("cnp", "convcnp"), "steps": 150, "eval_tasks": 96,
                   "curve_points": 2, "crossover_sizes": (10, 100, 1000), "digit_steps": 120, "digit_size": 12,
                   "ar_tasks": 16},
-        "full": {"kernels": ("se", "matern52", "periodic", "weakly_periodic"), "models": MODEL_NAMES, "steps": 3000,
-                 "eval_tasks": 1024, "crossover_sizes": (10, 100, 1000, 3000, 10000), "digit_steps": 3000,
+        "full": {"kernels": ("se", "matern52", "periodic", "weakly_periodic"), "models": MODEL_NAMES, "steps": 1000,
+                 "convcnp_steps": 8000, "eval_tasks": 1024, "crossover_sizes": (10, 100, 1000, 3000, 10000),
+                 "digit_steps": 1500,
                  "ar_tasks": 128},
     }
 
@@ -40,6 +41,10 @@ class NeuralProcessSettings(StudySettings):
                                        "weakly_periodic), one trained model of each kind per kernel")
     models: tuple[str, ...] = setting(("cnp", "convcnp"), "models to train: cnp, acnp (attentive), lnp (latent), convcnp")
     steps: int = setting(1200, "Adam steps per model (16 tasks each)", minimum=1)
+    convcnp_steps: int = setting(0, "Adam steps of the ConvCNP (0: the same as steps)", minimum=0)
+    context_in_loss: tuple[str, ...] = setting(("cnp", "acnp", "lnp"), "models whose training loss also predicts "
+                                               "the context points (Garnelo et al.); the others (by default the "
+                                               "ConvCNP) are trained on the targets only, as they are evaluated")
     lr: float = setting(1e-3, "peak Adam learning rate (cosine decay to a tenth)", minimum=1e-6, maximum=1.0)
     eval_tasks: int = setting(512, "held-out tasks per kernel (3-50 context, 50 target points)", minimum=16)
     curve_points: int = setting(6, "evaluations of the gap during training (on 128 validation tasks)",
@@ -118,9 +123,10 @@ def run(ctx) -> None:
     for k in s.kernels:
         if k not in KERNEL_NAMES:
             raise ValueError(f"unknown kernel {k!r} in kernels; choose from {KERNEL_NAMES}")
-    for m in s.models:
-        if m not in MODEL_NAMES:
-            raise ValueError(f"unknown model {m!r} in models; choose from {MODEL_NAMES}")
+    for field, names in (("models", s.models), ("context_in_loss", s.context_in_loss)):
+        for m in names:
+            if m not in MODEL_NAMES:
+                raise ValueError(f"unknown model {m!r} in {field}; choose from {MODEL_NAMES}")
     dev = ctx.device
     levels = np.linspace(0.1, 0.99, 12)
     from scipy.stats import norm
@@ -146,16 +152,18 @@ def run(ctx) -> None:
         for mi, mname in enumerate(s.models):
             model = _make(mname, ctx.generator(100 + 10 * ki + mi)).to(dev)
             sampler = GPTaskSampler(kname, ctx.generator(200 + 10 * ki + mi))
-            every = max(1, s.steps // s.curve_points)
+            steps = s.convcnp_steps if mname == "convcnp" and s.convcnp_steps > 0 else s.steps
+            every = max(1, steps // s.curve_points)
 
-            def log_gap(opt, model=model, every=every, val=val, val_oracle=val_oracle):
-                if opt.iteration % every == 0 or opt.iteration == s.steps:
+            def log_gap(opt, model=model, every=every, val=val, val_oracle=val_oracle, steps=steps):
+                if opt.iteration % every == 0 or opt.iteration == steps:
                     model.eval()
                     gap = val_oracle - float(evaluate_model(model, [t.to(device=dev) for t in val])["ll"].mean())
                     model.train()
                     opt.history.log("val_gap", gap, opt.iteration)  # kept in the checkpoint: resumes intact
 
-            trainer = NeuralProcessTrainer(model, sampler, lr=s.lr, steps=s.steps, check_every=min(50, every),
+            trainer = NeuralProcessTrainer(model, sampler, lr=s.lr, steps=steps, check_every=min(50, every),
+                                           include_context=mname in s.context_in_loss,
                                            callbacks=[log_gap], progress=ctx.progress_label(f"{mname} {kname}"))
             with ctx.phase(f"training {mname} on {kname}"):
                 trainer.fit(checkpoint_path=ctx.checkpoint(f"{mname}_{kname}"), resume=ctx.resume)

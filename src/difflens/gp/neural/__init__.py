@@ -14,7 +14,7 @@ See docs/neural_process.md.
 """
 
 from .evaluate import autoregressive_log_likelihood, autoregressive_sample, evaluate_model
-from .models import CNP, AttentiveCNP, ConvCNP, LatentNP, init_parameters, mlp
+from .models import CNP, AttentiveCNP, ConvCNP, LatentNP, UNet1d, init_parameters, mlp
 from .oracle import gaussian_log_density, oracle_log_likelihood, oracle_predict
 from .tasks import KERNEL_NAMES, DigitTaskSampler, GPTaskSampler, Tasks, task_kernel
 from .training import NeuralProcessTrainer, log_likelihood_loss
@@ -30,6 +30,7 @@ __all__ = [
     "LatentNP",
     "NeuralProcessTrainer",
     "Tasks",
+    "UNet1d",
     "autoregressive_log_likelihood",
     "autoregressive_sample",
     "check_context",

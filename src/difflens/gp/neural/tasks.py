@@ -142,7 +142,9 @@ class GPTaskSampler:
         with torch.no_grad():
             cov = torch.stack([self.kernel(xi) for xi in x])
             cov.diagonal(dim1=-2, dim2=-1).add_(self.noise_std ** 2)
-            L = torch.stack([cholesky_jittered(c, what="task covariance", warn=False)[0] for c in cov])
+            L, info = torch.linalg.cholesky_ex(cov)  # one batched factorisation; jitter only where it fails
+            for i in torch.nonzero(info).reshape(-1).tolist():
+                L[i] = cholesky_jittered(cov[i], what="task covariance", warn=False)[0]
         y = L @ torch.randn(b, n + m, 1, generator=g, dtype=torch.float64)
         self.draws += 1
         t = Tasks(x[:, :n], y[:, :n], x[:, n:], y[:, n:])

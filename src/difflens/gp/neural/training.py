@@ -43,7 +43,8 @@ class NeuralProcessTrainer:
     sampler : GPTaskSampler or DigitTaskSampler
         Draws one batch per step (``sample()``) and has ``state_dict``/``load_state_dict``.
     lr : float
-        Adam learning rate (default 5e-4), cosine-decayed to ``lr * lr_final_fraction`` over ``steps``.
+        Adam learning rate (default 5e-4; the fused Adam kernel on CPU and CUDA), cosine-decayed to
+        ``lr * lr_final_fraction`` over ``steps``.
     steps : int
         The length of the schedule (and what :meth:`fit` runs by default); default 5,000.
     lr_final_fraction : float
@@ -80,8 +81,14 @@ class NeuralProcessTrainer:
         def lr_lambda(it: int) -> float:
             return ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * min(it, total) / total))
 
+        def adam(params) -> torch.optim.Adam:
+            # the fused kernel (CPU and CUDA) is ~4x faster than the per-tensor loop here: ~5% of a ConvCNP step
+            params = list(params)
+            fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+            return torch.optim.Adam(params, lr=lr, fused=fused or None)
+
         self.optimization = Optimization(
-            model, self.loss, optimizer=lambda p: torch.optim.Adam(p, lr=lr),
+            model, self.loss, optimizer=adam,
             scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda), stop_rules=(),
             check_every=int(check_every), record_change=False, progress=progress, callbacks=list(callbacks),
             state={"sampler": sampler})
