@@ -26,7 +26,7 @@ import math
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -42,6 +42,16 @@ from .pyramid_coefficients import (  # noqa: F401  (bands_by_*: part of this mod
 )
 
 ScaleKey = int | Literal["residual_lowpass", "residual_highpass"]
+
+
+class LevelMasks(NamedTuple):
+    """One scale's masks of a :class:`SteerablePyramidFreq` (see :meth:`~SteerablePyramidFreq.level_masks`)."""
+
+    himask: Tensor
+    anglemask: Tensor
+    lomask: Tensor
+    crop_rows: Tensor | None
+    crop_cols: Tensor | None
 
 _RESIDUALS = ("residual_highpass", "residual_lowpass")
 
@@ -296,6 +306,26 @@ class SteerablePyramidFreq(nn.Module):
         return self
 
     # ------------------------------------------------------------------ helpers
+    def level_masks(self, i: int) -> LevelMasks:
+        """The masks of scale ``i`` in unshifted FFT order, and the crop to the next grid.
+
+        Parameters
+        ----------
+        i
+            Scale, ``0 .. num_scales - 1``.
+
+        Returns
+        -------
+        LevelMasks
+            ``himask`` ``(H_i, W_i)``, ``anglemask`` ``(num_orientations, H_i, W_i)`` (the
+            forward's), ``lomask`` (on the next grid), and ``crop_rows`` / ``crop_cols``: the
+            indices of the next grid in this one (``None`` without downsampling).
+        """
+        himask, angmask, _, lomask = self._masks(i)
+        index = self._crop_index[i]
+        rows, cols = (None, None) if index is None else index
+        return LevelMasks(himask, angmask, lomask, rows, cols)
+
     def _masks(self, i: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return (getattr(self, f"_himasks_scale_{i}"), getattr(self, f"_anglemasks_scale_{i}"),
                 getattr(self, f"_anglemasks_recon_scale_{i}"), getattr(self, f"_lomasks_scale_{i}"))

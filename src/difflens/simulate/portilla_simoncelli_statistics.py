@@ -1,0 +1,457 @@
+"""How :class:`~difflens.simulate.PortillaSimoncelli` computes its statistics fast.
+
+plenoptic 1.4 runs a complex steerable pyramid, reconstructs the lowpass image at each
+scale with ``n_scales + 1`` full-size pyramid reconstructions, upsamples each coarser
+scale's bands with an FFT pair, and computes each statistic with its own chain of small
+tensor operations. The numbers here are the same (float64 rounding), computed in fewer,
+bigger operations:
+
+- **One spectrum, independent scales.** The bands of scale ``k`` are
+  ``ifft2(crop_k(fft2(image)) * F_k)``: the cumulative lowpass masks, the radial and
+  angular masks and the band constant ``(-i)**order`` are folded, once, into one complex
+  mask ``F_k`` per band on the scale's own (cropped) grid, so no scale waits for the one
+  above it and no mask is multiplied per call.
+- **Upsampled coarser bands for free.** The phase-doubled cross-scale statistics need the
+  bands of scale ``k + 1`` upsampled to the grid of scale ``k``. Their spectra vanish on
+  their Nyquist row and column, so plenoptic's Fourier upsampling is zero-padding: the
+  band masks of scale ``k + 1``, zero-padded onto grid ``k``, join ``F_k``, and one batched
+  inverse FFT per scale gives both (no forward FFT of the coarse bands).
+- **Lowpass images as filters.** The reconstructed lowpass image of scale ``k`` is a linear
+  shift-invariant map of the image, measured once (:func:`lowpass_filters`) and applied as
+  one more mask in the same batch.
+- **One backward pass per scale for the nonlinearities.** Magnitudes, real parts, phase
+  doubling and demeaning are one autograd function (:class:`BandFeatures`) with a
+  hand-written backward, instead of a dozen views of the band tensor each allocating a
+  full-size gradient.
+- **Correlations as matrix products**, the highpass variance by Parseval (no inverse FFT).
+
+:class:`StatisticsPlan` holds the float64 masks, cast per dtype and device on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .steerable_pyramid import SteerablePyramidFreq
+
+__all__ = ["BandFeatures", "StatisticsPlan", "crop_index", "double_phase", "fourier_shrink", "lowpass_filters",
+           "pixel_statistics", "reconstruct_lowpass_reference", "texture_statistics"]
+
+#: (-i) ** order for order % 4
+_BAND_PHASE = (1.0 + 0j, -1j, -1.0 + 0j, 1j)
+
+
+def crop_index(n_big: int, n_small: int) -> Tensor:
+    """Unshifted indices into a length-``n_big`` spectrum of its ``n_small`` central frequencies.
+
+    Examples
+    --------
+    >>> crop_index(8, 4).tolist()
+    [0, 1, 6, 7]
+    """
+    f = np.arange(n_small)
+    f = np.where(f < n_small - n_small // 2, f, f - n_small)
+    return torch.as_tensor(f % n_big)
+
+
+class StatisticsPlan:
+    """The masks of a Portilla-Simoncelli model, folded per scale (float64 masters, cast per use).
+
+    Parameters
+    ----------
+    pyramid
+        The model's complex, downsampling, non-tight steerable pyramid (its masks as they are,
+        float32-rounded, are used, so the bands equal the pyramid's).
+    n_scales
+        Number of scales.
+
+    Attributes
+    ----------
+    masks : list of Tensor
+        Scale ``k``: complex ``(K, h_k, w_k)`` masks on that scale's grid: its ``o`` bands,
+        then (``k < n_scales - 1``) the ``o`` bands of scale ``k + 1`` zero-padded onto it,
+        then the lowpass-image filter of scale ``k``.
+    rows, cols : list of Tensor or None
+        Indices of grid ``k`` in the full-size unshifted spectrum (``None`` for ``k = 0``),
+        ``k = 0 .. n_scales``.
+    filters : list of Tensor
+        The real lowpass-image filters of grids ``k = 0 .. n_scales`` (:func:`lowpass_filters`).
+    residual_filter : Tensor
+        ``filters[n_scales]``.
+    highpass_power : Tensor
+        Squared highpass mask, full grid (the highpass variance by Parseval).
+    """
+
+    def __init__(self, pyramid: SteerablePyramidFreq, n_scales: int) -> None:
+        if not pyramid.is_complex or pyramid.tight_frame or not pyramid.downsample:
+            raise ValueError("StatisticsPlan needs a complex, downsampling, non-tight-frame pyramid")
+        pyr = SteerablePyramidFreq(pyramid.image_shape, height=n_scales, order=pyramid.order,
+                                   is_complex=True).to(torch.float64)
+        pyr.load_state_dict(pyramid.state_dict())  # the float32-rounded masks, as used
+        filters = lowpass_filters(pyr, n_scales)
+        phase = _BAND_PHASE[pyr.order % 4]
+        cumulative = pyr.lo0mask
+        bands, crops = [], []
+        for k in range(n_scales):
+            level = pyr.level_masks(k)
+            bands.append(cumulative * level.himask * level.anglemask * phase)  # complex (o, h_k, w_k)
+            crops.append((level.crop_rows, level.crop_cols))
+            cumulative = cumulative.index_select(0, level.crop_rows).index_select(1, level.crop_cols) * level.lomask
+        self.masks: list[Tensor] = []
+        for k in range(n_scales):
+            parts = [bands[k]]
+            if k < n_scales - 1:
+                rows, cols = crops[k]
+                up = bands[k].new_zeros(bands[k].shape)
+                up[:, rows[:, None], cols[None, :]] = bands[k + 1]
+                parts.append(up)
+            parts.append(filters[k].unsqueeze(0).to(bands[k].dtype))
+            self.masks.append(torch.cat(parts))
+        self.rows: list[Tensor | None] = [None]
+        self.cols: list[Tensor | None] = [None]
+        for rows, cols in crops:
+            self.rows.append(rows if self.rows[-1] is None else self.rows[-1][rows])
+            self.cols.append(cols if self.cols[-1] is None else self.cols[-1][cols])
+        self.residual_filter = filters[n_scales]
+        self.filters = filters
+        self.highpass_power = pyr.hi0mask.square()
+        self.n_scales = n_scales
+        self.n_orientations = pyr.num_orientations
+        self._cache: dict = {}
+
+    def cast(self, dtype: torch.dtype, device: torch.device) -> dict:
+        """The masks in ``dtype`` (real; complex for the band masks) on ``device``, cached."""
+        key = (dtype, torch.device(device))
+        if key not in self._cache:
+            cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+            move = lambda t, dt=dtype: None if t is None else t.to(device=device, dtype=dt)  # noqa: E731
+            self._cache[key] = {
+                "masks": [move(m, cdtype) for m in self.masks],
+                "rows": [None if r is None else r.to(device) for r in self.rows],
+                "cols": [None if c is None else c.to(device) for c in self.cols],
+                "residual_filter": move(self.residual_filter),
+                "highpass_power": move(self.highpass_power),
+            }
+        return self._cache[key]
+
+
+def lowpass_filters(pyramid: SteerablePyramidFreq, n_scales: int) -> list[Tensor]:
+    """The filters giving plenoptic's reconstructed lowpass images, fine to coarse (float64).
+
+    plenoptic reconstructs, for each scale ``k``, the image from the demeaned residual lowpass
+    and the bands of scales ``>= k`` at full size, shrinks it by ``2**k`` in the Fourier domain
+    and multiplies it by ``4**k``. That map is linear, shift-invariant and keeps only the
+    frequencies of grid ``k``, so it is a real filter ``G_k`` on the cropped image spectrum:
+    ``image_k = ifft2(G_k * crop_k(fft2(image))).real``. ``G_k`` is measured by running
+    plenoptic's procedure (:func:`reconstruct_lowpass_reference`) on a unit impulse.
+
+    Parameters
+    ----------
+    pyramid
+        A float64 complex pyramid with the model's masks.
+    n_scales
+        Number of scales.
+
+    Returns
+    -------
+    list of Tensor
+        ``n_scales + 1`` real ``(h / 2**k, w / 2**k)`` filters in unshifted FFT order.
+    """
+    h, w = pyramid.image_shape
+    delta = torch.zeros(1, 1, h, w, dtype=torch.float64, device=pyramid.lo0mask.device)
+    delta[..., 0, 0] = 1.0
+    with torch.no_grad():
+        images = reconstruct_lowpass_reference(pyramid, pyramid(delta), n_scales)
+    return [torch.fft.fft2(img[0, 0]).real.clone() for img in images]
+
+
+class BandFeatures(torch.autograd.Function):
+    """The nonlinear features of one scale's complex maps, with a one-pass backward.
+
+    Input ``maps``: complex ``(b, c, K, h, w)``, laid out as :attr:`StatisticsPlan.masks`:
+    ``o`` bands, (with ``upsampled``) ``o`` upsampled coarser bands, the lowpass image.
+
+    Returns ``(mags_and_lowpass, real, up_mags, doubled)``: ``(b, c, o + 1, h, w)`` with the
+    demeaned band magnitudes and the real lowpass image; then, with ``upsampled`` (else
+    ``None``), the bands' real parts ``(b, c, o, h, w)``, the demeaned magnitudes of the
+    upsampled bands ``(b, c, o, h, w)`` and their phase-doubled real and imaginary parts
+    ``z**2 / |z|`` ``(b, c, 2o, h, w)`` (0 where ``z == 0``).
+    """
+
+    @staticmethod
+    def forward(ctx, maps: Tensor, n_orientations: int, upsampled: bool):  # type: ignore[override]
+        o = n_orientations
+        nb = 2 * o if upsampled else o
+        v = torch.view_as_real(maps)
+        x, y = v[:, :, :nb, ..., 0], v[:, :, :nb, ..., 1]
+        mag = torch.addcmul(x * x, y, y).sqrt_()
+        inv = mag.clamp_min(torch.finfo(mag.dtype).tiny ** 0.45).reciprocal_()  # z == 0: finite, times 0
+        mean = mag.mean((-2, -1), keepdim=True)
+        b, c, _, h, w = maps.shape
+        first = torch.empty(b, c, o + 1, h, w, dtype=mag.dtype, device=mag.device)
+        torch.sub(mag[:, :, :o], mean[:, :, :o], out=first[:, :, :o])
+        first[:, :, o] = v[:, :, nb, ..., 0]
+        ctx.set_materialize_grads(False)
+        ctx.o, ctx.upsampled = o, upsampled
+        if not upsampled:
+            ctx.save_for_backward(maps, inv)
+            return first, None, None, None
+        real = x[:, :, :o].contiguous()
+        xu, yu, iu = x[:, :, o:], y[:, :, o:], inv[:, :, o:]
+        doubled = torch.empty(b, c, 2 * o, h, w, dtype=mag.dtype, device=mag.device)
+        torch.mul((xu - yu) * (xu + yu), iu, out=doubled[:, :, :o])
+        torch.mul(2.0 * xu * yu, iu, out=doubled[:, :, o:])
+        ctx.save_for_backward(maps, inv, doubled)
+        return first, real, mag[:, :, o:] - mean[:, :, o:], doubled
+
+    @staticmethod
+    def backward(ctx, g_first, g_real, g_up, g_doubled):  # type: ignore[override]
+        o = ctx.o
+        maps, inv = ctx.saved_tensors[:2]
+        v = torch.view_as_real(maps)
+        grad = torch.zeros_like(v)
+        if g_first is not None:
+            gm = g_first[:, :, :o]
+            gm = (gm - gm.mean((-2, -1), keepdim=True)) * inv[:, :, :o]
+            torch.mul(gm, v[:, :, :o, ..., 0], out=grad[:, :, :o, ..., 0])
+            torch.mul(gm, v[:, :, :o, ..., 1], out=grad[:, :, :o, ..., 1])
+            grad[:, :, -1, ..., 0] = g_first[:, :, o]
+        if not ctx.upsampled:
+            return torch.view_as_complex(grad), None, None
+        if g_real is not None:
+            grad[:, :, :o, ..., 0] += g_real
+        doubled = ctx.saved_tensors[2]
+        x, y, iu = v[:, :, o:2 * o, ..., 0], v[:, :, o:2 * o, ..., 1], inv[:, :, o:]
+        # with m = |z|, s = z**2 / m (s1 + i s2): d m = (x dx + y dy) / m and
+        # grad_z = a z + 2 / m (g_s1 + i g_s2) conj(z), a = (g_m - (g_s1 s1 + g_s2 s2) / m) / m
+        a = torch.zeros_like(iu) if g_up is None else g_up - g_up.mean((-2, -1), keepdim=True)
+        gx = gy = None
+        if g_doubled is not None:
+            g1, g2 = g_doubled[:, :, :o], g_doubled[:, :, o:]
+            s1, s2 = doubled[:, :, :o], doubled[:, :, o:]
+            a = a - (g1 * s1 + g2 * s2) * iu
+            two_inv = 2.0 * iu
+            gx = (g1 * x + g2 * y) * two_inv
+            gy = (g2 * x - g1 * y) * two_inv
+        a = a * iu
+        if gx is None:
+            torch.mul(a, x, out=grad[:, :, o:2 * o, ..., 0])
+            torch.mul(a, y, out=grad[:, :, o:2 * o, ..., 1])
+        else:
+            torch.addcmul(gx, a, x, out=grad[:, :, o:2 * o, ..., 0])
+            torch.addcmul(gy, a, y, out=grad[:, :, o:2 * o, ..., 1])
+        return torch.view_as_complex(grad), None, None
+
+
+def _autocorrelation_windows(x: Tensor, width: int) -> Tensor:
+    """Central ``width x width`` window of the circular auto-correlation (mean of products)."""
+    h, w = x.shape[-2:]
+    power = torch.view_as_real(torch.fft.rfft2(x))
+    power = torch.addcmul(power[..., 0] * power[..., 0], power[..., 1], power[..., 1])
+    ac = torch.fft.irfft2(power, s=(h, w))
+    rows = (torch.arange(width, device=x.device) - width // 2) % h
+    cols = (torch.arange(width, device=x.device) - width // 2) % w
+    return ac.index_select(-2, rows).index_select(-1, cols) / (h * w)
+
+
+def _correlation(x: Tensor, y: Tensor, var_x: Tensor, var_y: Tensor) -> Tensor:
+    """``mean(x_i y_j) / sqrt(var_x_i var_y_j)`` over flattened ``(b, c, n, P)`` maps."""
+    cov = x @ y.transpose(-1, -2) / x.shape[-1]
+    return cov / (var_x.unsqueeze(-1) * var_y.unsqueeze(-2)).sqrt()
+
+
+def pixel_statistics(image: Tensor) -> Tensor:
+    """Mean, (unbiased) variance, skew, kurtosis, min, max of each image: ``(b, c, 6)``."""
+    flat = image.flatten(-2)
+    mean = flat.mean(-1, keepdim=True)
+    var = flat.var(-1)
+    centred = flat - mean
+    c2 = centred.square()
+    skew = (c2 * centred).mean(-1) / var.pow(1.5)
+    kurt = c2.square().mean(-1) / var.square()
+    return torch.stack([mean[..., 0], var, skew, kurt, flat.amin(-1), flat.amax(-1)], -1)
+
+
+def texture_statistics(plan: StatisticsPlan, image: Tensor, spatial_corr_width: int) -> Tensor:
+    """Every Portilla-Simoncelli statistic, redundant ones included: ``(b, c, n)``.
+
+    The groups of :attr:`PortillaSimoncelli.statistic_shapes`, in order, each flattened.
+
+    Parameters
+    ----------
+    plan
+        The model's :class:`StatisticsPlan`.
+    image
+        ``(b, c, h, w)`` float32 or float64 images of the plan's size.
+    spatial_corr_width
+        Width of the auto-correlation windows, in pixels.
+    """
+    n, o, width = plan.n_scales, plan.n_orientations, spatial_corr_width
+    p = plan.cast(image.dtype, image.device)
+    b, c, h, w = image.shape
+    spectrum = torch.fft.fft2(image)
+    power = torch.view_as_real(spectrum)
+    var_highpass = (power.square() * p["highpass_power"].unsqueeze(-1)).sum((-3, -2, -1)) / (h * w) ** 2
+    pixel = pixel_statistics(image)
+
+    ac_mags, ac_recon, recon, cross_ori, cs_mag, cs_real = [], [], [], [], [], []
+    for k in range(n):
+        part = spectrum
+        if k:
+            part = spectrum.index_select(-2, p["rows"][k]).index_select(-1, p["cols"][k])
+        maps = torch.fft.ifft2(part.unsqueeze(2) * p["masks"][k])
+        up = k < n - 1
+        first, real, up_mags, doubled = BandFeatures.apply(maps, o, up)
+        win = _autocorrelation_windows(first, width)                  # (b, c, o + 1, w, w)
+        ac_mags.append(win[:, :, :o])
+        ac_recon.append(win[:, :, o])
+        recon.append(first[:, :, o])
+        mags = first[:, :, :o].flatten(-2)
+        var = win[:, :, :o, width // 2, width // 2]
+        cross_ori.append(_correlation(mags, mags, var, var))
+        if up:
+            up_mags = up_mags.flatten(-2)
+            cs_mag.append(_correlation(mags, up_mags, var, up_mags.square().mean(-1)))
+            real, doubled = real.flatten(-2), doubled.flatten(-2)
+            cs_real.append(_correlation(real, doubled, real.square().mean(-1), doubled.square().mean(-1)))
+    part = spectrum.index_select(-2, p["rows"][n]).index_select(-1, p["cols"][n])
+    residual = torch.fft.ifft2(part * p["residual_filter"]).real
+    recon.append(residual)
+    ac_recon.append(_autocorrelation_windows(residual, width))
+
+    ac_mags = torch.stack(ac_mags, -1)                                 # (b, c, o, w, w, s)
+    var_mags = ac_mags[:, :, :, width // 2, width // 2]                # (b, c, o, s)
+    ac_mags = (ac_mags / var_mags.unsqueeze(3).unsqueeze(3)).permute(0, 1, 3, 4, 2, 5)
+    ac_recon = torch.stack(ac_recon, -1)                               # (b, c, w, w, s + 1)
+    var_recon = ac_recon[:, :, width // 2, width // 2]
+    ac_recon = ac_recon / var_recon.unsqueeze(2).unsqueeze(2)
+    skew, kurt = _recon_moments(recon, var_recon, pixel[..., 1])
+    stats = [pixel, ac_mags, skew, kurt, ac_recon, var_recon.sqrt(), torch.stack(cross_ori, -1), var_mags.sqrt()]
+    if n > 1:
+        stats += [torch.stack(cs_mag, -1), torch.stack(cs_real, -1)]
+    stats.append(var_highpass.unsqueeze(-1))
+    return torch.cat([s.reshape(b, c, -1) for s in stats], -1)
+
+
+def _recon_moments(recon: list[Tensor], var: Tensor, image_var: Tensor) -> tuple[Tensor, Tensor]:
+    """Skew and kurtosis about 0 of each reconstructed lowpass image, ``(b, c, s+1)`` each.
+
+    Where a lowpass image's mean square is below ``finfo.resolution`` times the image
+    variance, the moments are unstable and set to 0 and 3 (a Gaussian's), as in plenoptic.
+    """
+    skew = torch.stack([x.pow(3).mean((-2, -1)) for x in recon], -1) / var.pow(1.5)
+    kurt = torch.stack([x.square().square().mean((-2, -1)) for x in recon], -1) / var.square()
+    unstable = var / image_var.unsqueeze(-1) < torch.finfo(image_var.dtype).resolution
+    skew = torch.where(unstable, torch.zeros_like(skew), skew)
+    kurt = torch.where(unstable, torch.full_like(kurt, 3.0), kurt)
+    return skew, kurt
+
+
+# ---------------------------------------------------------------------------------------------
+# plenoptic's procedures, used to build and check the fast path
+
+def double_phase(bands: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+    """Upsample each coarser scale by 2 (Fourier) and double its phase (plenoptic's procedure).
+
+    Returns the demeaned magnitudes ``(b, c, o, h, w)`` and the real and imaginary parts
+    stacked on the orientation axis ``(b, c, 2o, h, w)``, for scales 1 .. s-1 (at the
+    size of scales 0 .. s-2). ``z**2 / |z|`` has the magnitude of ``z`` and twice its phase.
+    """
+    mags, seps = [], []
+    for z in bands[1:]:
+        up = _upsample2(z)  # plenoptic's expand(z, 2) / 4 (the factors 4 cancel exactly)
+        re, im = up.real, up.imag
+        mag = up.abs()
+        inv = 1.0 / mag.clamp_min(torch.finfo(mag.dtype).tiny ** 0.45)  # z == 0 gives 0, not NaN
+        mags.append(mag - mag.mean((-2, -1), keepdim=True))
+        seps.append(torch.cat([(re - im) * (re + im) * inv, 2.0 * re * im * inv], 2))
+    return mags, seps
+
+
+def _upsample2(z: Tensor) -> Tensor:
+    """Fourier upsampling by 2 of a complex tensor with even sizes (plenoptic's ``expand(z, 2) / 4``).
+
+    The centred spectrum is placed in the middle of a spectrum twice the size. The small
+    grid's Nyquist row (frequency ``-h/2``) is split in halves: one at ``-h/2`` of the big
+    grid, one at ``+h/2`` mirrored in the other frequency; likewise the Nyquist column; the
+    corner goes in quarters to the four corners.
+    """
+    h, w = z.shape[-2:]
+    if h % 2 or w % 2:
+        raise ValueError(f"upsampling needs even sizes, got {h}x{w}")
+    spec = torch.fft.fftshift(torch.fft.fft2(z), dim=(-2, -1))
+    big = spec.new_zeros(*spec.shape[:-2], 2 * h, 2 * w)
+    r0, r1, c0, c1 = h // 2, 3 * h // 2, w // 2, 3 * w // 2
+    big[..., r0 + 1:r1, c0 + 1:c1] = spec[..., 1:, 1:]
+    nyq_row, nyq_col = spec[..., 0, 1:] / 2, spec[..., 1:, 0] / 2
+    big[..., r0, c0 + 1:c1] = nyq_row
+    big[..., r1, c0 + 1:c1] = nyq_row.flip(-1)
+    big[..., r0 + 1:r1, c0] = nyq_col
+    big[..., r0 + 1:r1, c1] = nyq_col.flip(-1)
+    corner = spec[..., 0, 0] / 4
+    for r in (r0, r1):
+        for c in (c0, c1):
+            big[..., r, c] = corner
+    return torch.fft.ifft2(torch.fft.ifftshift(big, dim=(-2, -1)))
+
+
+def reconstruct_lowpass_reference(pyramid: SteerablePyramidFreq, coeffs: Mapping, n_scales: int) -> list[Tensor]:
+    """plenoptic's reconstructed lowpass images, fine to coarse (slow; for building and checking).
+
+    The residual lowpass is demeaned; image ``k`` is the reconstruction from it and the bands of
+    scales ``>= k``, shrunk by ``2**k`` in the Fourier domain and multiplied by ``4**k``.
+
+    Parameters
+    ----------
+    pyramid
+        The complex pyramid the coefficients came from.
+    coeffs
+        Its output (all scales).
+    n_scales
+        Number of scales.
+
+    Returns
+    -------
+    list of Tensor
+        ``n_scales + 1`` real images ``(b, c, h / 2**k, w / 2**k)``.
+    """
+    coeffs = type(coeffs)(coeffs)
+    low = coeffs["residual_lowpass"]
+    coeffs["residual_lowpass"] = low - low.mean((-2, -1), keepdim=True)
+    images = [pyramid.recon_pyr(coeffs, levels=["residual_lowpass"])]
+    for lev in range(n_scales - 1, -1, -1):
+        images.append(images[-1] + pyramid.recon_pyr(coeffs, levels=[lev]))
+    images = images[::-1]  # fine to coarse: images[k] holds scales >= k
+    return [images[0]] + [fourier_shrink(img, 2 ** k) * 4 ** k for k, img in enumerate(images[1:], 1)]
+
+
+def fourier_shrink(x: Tensor, factor: int) -> Tensor:
+    """Downsample a real image by ``factor`` in the Fourier domain (plenoptic's ``shrink``).
+
+    The centred ``(h / factor, w / factor)`` block of the spectrum is kept; the Nyquist row
+    and column of the small grid average the big spectrum at ``-n/2`` and ``+n/2``; the
+    result is divided by ``factor ** 2`` (the mean is kept).
+
+    Raises
+    ------
+    ValueError
+        ``factor <= 1`` or sizes not divisible by ``factor``.
+    """
+    h, w = x.shape[-2:]
+    if factor <= 1 or h % factor or w % factor:
+        raise ValueError(f"factor must be > 1 and divide the image size {h}x{w}, got {factor}")
+    mh, mw = h // factor, w // factor
+    spec = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)) / factor ** 2
+    y1, y2 = int(np.ceil(h / 2 + 1 - mh / 2)), int(np.ceil(h / 2 + mh / 2))
+    x1, x2 = int(np.ceil(w / 2 + 1 - mw / 2)), int(np.ceil(w / 2 + mw / 2))
+    small = spec.new_zeros(*spec.shape[:-2], mh, mw)
+    small[..., 1:, 1:] = spec[..., y1:y2, x1:x2]
+    small[..., 0, 1:] = (spec[..., y1 - 1, x1:x2] + spec[..., y2, x1:x2]) / 2
+    small[..., 1:, 0] = (spec[..., y1:y2, x1 - 1] + spec[..., y1:y2, x2]) / 2
+    small[..., 0, 0] = (spec[..., y1 - 1, x1 - 1] + spec[..., y1 - 1, x2] + spec[..., y2, x1 - 1]
+                        + spec[..., y2, x2]) / 4
+    return torch.fft.ifft2(torch.fft.ifftshift(small, dim=(-2, -1))).real
