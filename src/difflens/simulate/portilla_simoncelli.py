@@ -195,7 +195,7 @@ class PortillaSimoncelli(nn.Module):
     # ------------------------------------------------------- lowpass reconstructions
     def _reconstruct_lowpass(self, spectrum: Tensor) -> list[Tensor]:
         """Reconstructed lowpass images from the full image spectrum, fine to coarse (``n_scales + 1``)."""
-        plan = self._plan.cast(spectrum.real.dtype, spectrum.device)
+        plan = self._plan.cast(spectrum.real.dtype, spectrum.device, self.spatial_corr_width)
         out = []
         for k in range(self.n_scales + 1):
             part = spectrum

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from .steerable_pyramid import SteerablePyramidFreq
 
-__all__ = ["BandFeatures", "StatisticsPlan", "crop_index", "double_phase", "fourier_shrink", "lowpass_filters",
+__all__ = ["AutocorrelationWindow", "ScaleStatistics", "StatisticsPlan", "autocorrelation_tables", "crop_index", "double_phase", "fourier_shrink", "lowpass_filters",
            "pixel_statistics", "reconstruct_lowpass_reference", "texture_statistics"]
 
 #: (-i) ** order for order % 4
@@ -123,18 +123,26 @@ class StatisticsPlan:
         self.n_orientations = pyr.num_orientations
         self._cache: dict = {}
 
-    def cast(self, dtype: torch.dtype, device: torch.device) -> dict:
-        """The masks in ``dtype`` (real; complex for the band masks) on ``device``, cached."""
-        key = (dtype, torch.device(device))
+    def cast(self, dtype: torch.dtype, device: torch.device, width: int) -> dict:
+        """The masks in ``dtype`` (real; complex for the band masks) on ``device``, cached.
+
+        Also the auto-correlation tables (:func:`autocorrelation_tables`) of each grid for
+        windows of ``width``.
+        """
+        key = (dtype, torch.device(device), width)
         if key not in self._cache:
             cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
             move = lambda t, dt=dtype: None if t is None else t.to(device=device, dtype=dt)  # noqa: E731
             self._cache[key] = {
                 "masks": [move(m, cdtype) for m in self.masks],
+                "conj_masks": [move(m.conj().resolve_conj() / (m.shape[-2] * m.shape[-1]), cdtype)
+                               for m in self.masks],
                 "rows": [None if r is None else r.to(device) for r in self.rows],
                 "cols": [None if c is None else c.to(device) for c in self.cols],
                 "residual_filter": move(self.residual_filter),
                 "highpass_power": move(self.highpass_power),
+                "autocorrelation": [autocorrelation_tables(tuple(f.shape), width, dtype, device)
+                                    for f in self.filters],
             }
         return self._cache[key]
 
@@ -169,98 +177,208 @@ def lowpass_filters(pyramid: SteerablePyramidFreq, n_scales: int) -> list[Tensor
     return [torch.fft.fft2(img[0, 0]).real.clone() for img in images]
 
 
-class BandFeatures(torch.autograd.Function):
-    """The nonlinear features of one scale's complex maps, with a one-pass backward.
+def autocorrelation_tables(size: tuple[int, int], width: int, dtype: torch.dtype,
+                           device: torch.device | str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Cosine and sine tables of :class:`AutocorrelationWindow` for ``(h, w_x)`` maps.
 
-    Input ``maps``: complex ``(b, c, K, h, w)``, laid out as :attr:`StatisticsPlan.masks`:
-    ``o`` bands, (with ``upsampled``) ``o`` upsampled coarser bands, the lowpass image.
+    With ``Cy[k, t] = cos(2 pi k t / h)``, ``Sy`` the sines, ``Cx``, ``Sx`` the same over the
+    ``w_x // 2 + 1`` half-spectrum columns, returns ``rows`` ``(2h, w)`` = ``[Cy; -Sy]``,
+    ``rows_t`` ``(h, 2w)`` = ``[Cy, -Sy]``, ``cols`` ``(w, 2 (w_x // 2 + 1))`` = ``[Cx^T, Sx^T]``
+    and ``weighted_cols`` ``(w_x // 2 + 1, 2w)`` = ``[Cx', Sx']``: the column tables with the
+    half-spectrum weights (2 for a column standing for a conjugate pair) and ``1 / (h w_x)**2``.
+    """
+    h, wx = size
+    lags = torch.arange(width, dtype=torch.float64) - width // 2
+    ky = torch.arange(h, dtype=torch.float64)
+    kx = torch.arange(wx // 2 + 1, dtype=torch.float64)
+    ay = 2 * torch.pi * torch.outer(ky, lags) / h
+    ax = 2 * torch.pi * torch.outer(kx, lags) / wx
+    cy, sy, cx, sx = ay.cos(), ay.sin(), ax.cos(), ax.sin()
+    weight = torch.full((wx // 2 + 1, 1), 2.0, dtype=torch.float64)
+    weight[0] = 1.0
+    if wx % 2 == 0:
+        weight[-1] = 1.0
+    weight = weight / (h * wx) ** 2  # rfft2 is unnormalised: sum_u x(u) x(u + t) = sum_k P(k) cos(..) / (h w)
+    tables = (torch.cat([cy, -sy], 0), torch.cat([cy, -sy], 1), torch.cat([cx.T, sx.T], 1),
+              torch.cat([cx * weight, sx * weight], 1))
+    return tuple(t.to(device=device, dtype=dtype).contiguous() for t in tables)
 
-    Returns ``(mags_and_lowpass, real, up_mags, doubled)``: ``(b, c, o + 1, h, w)`` with the
-    demeaned band magnitudes and the real lowpass image; then, with ``upsampled`` (else
-    ``None``), the bands' real parts ``(b, c, o, h, w)``, the demeaned magnitudes of the
-    upsampled bands ``(b, c, o, h, w)`` and their phase-doubled real and imaginary parts
-    ``z**2 / |z|`` ``(b, c, 2o, h, w)`` (0 where ``z == 0``).
+
+def _window_forward(x: Tensor, rows: Tensor, weighted_cols: Tensor) -> tuple[Tensor, Tensor]:
+    """Auto-correlation windows of ``x`` and its ``rfft2`` (see :class:`AutocorrelationWindow`)."""
+    spectrum = torch.fft.rfft2(x)
+    v = torch.view_as_real(spectrum)
+    power = torch.addcmul(v[..., 0] * v[..., 0], v[..., 1], v[..., 1])   # (..., h, w_x // 2 + 1)
+    half = power @ weighted_cols                                          # (..., h, 2w): [P Cx', P Sx']
+    width = weighted_cols.shape[-1] // 2
+    stacked = torch.cat([half[..., :width], half[..., width:]], -2)       # (..., 2h, w)
+    return rows.transpose(-1, -2) @ stacked, spectrum                     # Cy^T P Cx' - Sy^T P Sx'
+
+
+def _window_backward(grad: Tensor, spectrum: Tensor, rows_t: Tensor, cols: Tensor,
+                     size: tuple[int, int]) -> Tensor:
+    """Gradient of :func:`_window_forward` with respect to its input: one inverse FFT."""
+    width, n = rows_t.shape[-1] // 2, cols.shape[-1] // 2
+    mixed = grad @ cols                                                   # (..., w, 2n): [g Cx^T, g Sx^T]
+    gain = rows_t[:, :width] @ mixed[..., :n] + rows_t[:, width:] @ mixed[..., n:]  # Cy g Cx^T - Sy g Sx^T
+    product = torch.view_as_real(spectrum) * (gain * (2.0 / (size[0] * size[1]))).unsqueeze(-1)
+    return torch.fft.irfft2(torch.view_as_complex(product), s=size)
+
+
+class AutocorrelationWindow(torch.autograd.Function):
+    """Central ``w x w`` window of the circular auto-correlation (mean of products) of real maps.
+
+    ``ac(t) = mean_u x(u) x(u + t)`` for lags ``t = -(w // 2) .. (w - 1) // 2`` in each axis,
+    from the power spectrum ``P = |rfft2(x)|**2``: ``ac(t) = sum_k P(k) cos(2 pi k . t) / (h w)**2``,
+    whose ``w x w`` window is two small matrix products with cosine and sine tables
+    (``cos(a + b) = cos a cos b - sin a sin b``) instead of a full-size inverse FFT. The
+    backward is one inverse FFT: ``grad_x = 2 irfft2(H * rfft2(x)) / (h w)`` with
+    ``H(k) = sum_t g(t) cos(2 pi k . t)``.
+
+    Inputs: ``x`` ``(..., h, w_x)``, and the four tables of :func:`autocorrelation_tables`.
+    Output: ``(..., w, w)``.
     """
 
     @staticmethod
-    def forward(ctx, maps: Tensor, n_orientations: int, upsampled: bool):  # type: ignore[override]
-        o = n_orientations
+    def forward(ctx, x: Tensor, rows: Tensor, rows_t: Tensor, cols: Tensor,  # type: ignore[override]
+                weighted_cols: Tensor):
+        window, spectrum = _window_forward(x, rows, weighted_cols)
+        ctx.save_for_backward(spectrum, rows_t, cols)
+        ctx.size = tuple(x.shape[-2:])
+        return window
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        spectrum, rows_t, cols = ctx.saved_tensors
+        return _window_backward(grad, spectrum, rows_t, cols, ctx.size), None, None, None, None
+
+
+class ScaleStatistics(torch.autograd.Function):
+    """The raw statistics of one scale, from its cropped image spectrum, with a hand-written backward.
+
+    Forward: ``maps = ifft2(spectrum * masks)`` (the scale's ``o`` bands, with ``upsampled`` the
+    ``o`` upsampled bands of the next coarser scale, and the lowpass image; see
+    :class:`StatisticsPlan`); the demeaned band magnitudes ``m``, the lowpass image ``r``, and
+    with ``upsampled`` the bands' real parts ``x``, the upsampled bands' demeaned magnitudes
+    ``u`` and phase-doubled parts ``d = z**2 / |z|`` (real and imaginary, 0 where ``z == 0``).
+
+    Returns ``(windows, cov_mm, mean_r3, mean_r4)`` and, with ``upsampled``,
+    ``(cov_mu, cov_xd, var_u, var_x, var_d)``: the auto-correlation windows of ``[m, r]``
+    ``(b, c, o + 1, w, w)``; the mean products ``mean(m_i m_j)`` ``(b, c, o, o)``,
+    ``mean(m_i u_j)`` ``(b, c, o, o)``, ``mean(x_i d_j)`` ``(b, c, o, 2o)``; ``mean(r**3)``,
+    ``mean(r**4)`` ``(b, c)``; the mean squares of ``u``, ``x``, ``d``.
+
+    The backward writes the gradient of every map into one complex buffer and returns
+    ``sum_j conj(mask_j) fft2(grad_j) / (h w)`` (``conj_masks`` holds ``conj(mask) / (h w)``).
+    """
+
+    @staticmethod
+    def forward(ctx, spectrum: Tensor, masks: Tensor, conj_masks: Tensor, rows: Tensor,  # type: ignore[override]
+                rows_t: Tensor, cols: Tensor, weighted_cols: Tensor, o: int, upsampled: bool):
+        b, c, h, w = spectrum.shape
+        size = h * w
         nb = 2 * o if upsampled else o
+        maps = torch.fft.ifft2(spectrum.unsqueeze(2) * masks)               # (b, c, K, h, w) complex
         v = torch.view_as_real(maps)
-        x, y = v[:, :, :nb, ..., 0], v[:, :, :nb, ..., 1]
+        x, y = v[:, :, :nb, ..., 0].contiguous(), v[:, :, :nb, ..., 1].contiguous()
         mag = torch.addcmul(x * x, y, y).sqrt_()
         inv = mag.clamp_min(torch.finfo(mag.dtype).tiny ** 0.45).reciprocal_()  # z == 0: finite, times 0
         mean = mag.mean((-2, -1), keepdim=True)
-        b, c, _, h, w = maps.shape
         first = torch.empty(b, c, o + 1, h, w, dtype=mag.dtype, device=mag.device)
         torch.sub(mag[:, :, :o], mean[:, :, :o], out=first[:, :, :o])
         first[:, :, o] = v[:, :, nb, ..., 0]
+        windows, first_spectrum = _window_forward(first, rows, weighted_cols)
+        bands = first[:, :, :o].flatten(-2)
+        cov_mm = bands @ bands.transpose(-1, -2) / size
+        rec = first[:, :, o]
+        rec2 = rec * rec
+        mean_r3, mean_r4 = (rec2 * rec).mean((-2, -1)), (rec2 * rec2).mean((-2, -1))
         ctx.set_materialize_grads(False)
-        ctx.o, ctx.upsampled = o, upsampled
+        ctx.o, ctx.upsampled, ctx.size = o, upsampled, (h, w)
         if not upsampled:
-            ctx.save_for_backward(maps, inv)
-            return first, None, None, None
-        real = x[:, :, :o].contiguous()
+            ctx.save_for_backward(x, y, inv, first, first_spectrum, conj_masks, rows_t, cols)
+            return windows, cov_mm, mean_r3, mean_r4
         xu, yu, iu = x[:, :, o:], y[:, :, o:], inv[:, :, o:]
+        up = (mag[:, :, o:] - mean[:, :, o:]).flatten(-2)
         doubled = torch.empty(b, c, 2 * o, h, w, dtype=mag.dtype, device=mag.device)
         torch.mul((xu - yu) * (xu + yu), iu, out=doubled[:, :, :o])
         torch.mul(2.0 * xu * yu, iu, out=doubled[:, :, o:])
-        ctx.save_for_backward(maps, inv, doubled)
-        return first, real, mag[:, :, o:] - mean[:, :, o:], doubled
+        doubled = doubled.flatten(-2)
+        real = x[:, :, :o].flatten(-2)
+        cov_mu = bands @ up.transpose(-1, -2) / size
+        cov_xd = real @ doubled.transpose(-1, -2) / size
+        var_u, var_x, var_d = (t.square().mean(-1) for t in (up, real, doubled))
+        ctx.save_for_backward(x, y, inv, first, first_spectrum, conj_masks, rows_t, cols, up, doubled)
+        return windows, cov_mm, mean_r3, mean_r4, cov_mu, cov_xd, var_u, var_x, var_d
 
     @staticmethod
-    def backward(ctx, g_first, g_real, g_up, g_doubled):  # type: ignore[override]
-        o = ctx.o
-        maps, inv = ctx.saved_tensors[:2]
-        v = torch.view_as_real(maps)
-        grad = torch.zeros_like(v)
-        if g_first is not None:
-            gm = g_first[:, :, :o]
-            gm = (gm - gm.mean((-2, -1), keepdim=True)) * inv[:, :, :o]
-            torch.mul(gm, v[:, :, :o, ..., 0], out=grad[:, :, :o, ..., 0])
-            torch.mul(gm, v[:, :, :o, ..., 1], out=grad[:, :, :o, ..., 1])
-            grad[:, :, -1, ..., 0] = g_first[:, :, o]
-        if not ctx.upsampled:
-            return torch.view_as_complex(grad), None, None
-        if g_real is not None:
-            grad[:, :, :o, ..., 0] += g_real
-        doubled = ctx.saved_tensors[2]
-        x, y, iu = v[:, :, o:2 * o, ..., 0], v[:, :, o:2 * o, ..., 1], inv[:, :, o:]
-        # with m = |z|, s = z**2 / m (s1 + i s2): d m = (x dx + y dy) / m and
-        # grad_z = a z + 2 / m (g_s1 + i g_s2) conj(z), a = (g_m - (g_s1 s1 + g_s2 s2) / m) / m
-        a = torch.zeros_like(iu) if g_up is None else g_up - g_up.mean((-2, -1), keepdim=True)
-        gx = gy = None
-        if g_doubled is not None:
-            g1, g2 = g_doubled[:, :, :o], g_doubled[:, :, o:]
-            s1, s2 = doubled[:, :, :o], doubled[:, :, o:]
-            a = a - (g1 * s1 + g2 * s2) * iu
-            two_inv = 2.0 * iu
-            gx = (g1 * x + g2 * y) * two_inv
-            gy = (g2 * x - g1 * y) * two_inv
-        a = a * iu
-        if gx is None:
-            torch.mul(a, x, out=grad[:, :, o:2 * o, ..., 0])
-            torch.mul(a, y, out=grad[:, :, o:2 * o, ..., 1])
+    def backward(ctx, g_windows, g_mm, g_r3, g_r4, g_mu=None, g_xd=None, g_u=None,  # type: ignore[override]
+                 g_x=None, g_d=None):
+        o, (h, w) = ctx.o, ctx.size
+        size = h * w
+        x, y, inv, first, first_spectrum, conj_masks, rows_t, cols = ctx.saved_tensors[:8]
+        b, c = first.shape[:2]
+        if g_windows is not None:
+            g_first = _window_backward(g_windows, first_spectrum, rows_t, cols, (h, w))
         else:
-            torch.addcmul(gx, a, x, out=grad[:, :, o:2 * o, ..., 0])
-            torch.addcmul(gy, a, y, out=grad[:, :, o:2 * o, ..., 1])
-        return torch.view_as_complex(grad), None, None
+            g_first = torch.zeros_like(first)
+        bands = first[:, :, :o].flatten(-2)
+        g_bands = g_first[:, :, :o].flatten(-2)                             # a view: accumulate in place
+        if g_mm is not None:
+            g_bands += (g_mm + g_mm.transpose(-1, -2)) @ bands / size
+        rec, g_rec = first[:, :, o], g_first[:, :, o]
+        if g_r3 is not None or g_r4 is not None:
+            r3 = 0.0 if g_r3 is None else 3.0 * g_r3[..., None, None]
+            r4 = 0.0 if g_r4 is None else 4.0 * g_r4[..., None, None] * rec
+            g_rec += (r3 + r4) * rec * rec / size
+        nb = x.shape[2]
+        gx = torch.empty(b, c, nb + 1, h, w, dtype=x.dtype, device=x.device)
+        gy = torch.empty_like(gx)
+        gx[:, :, nb] = g_rec
+        gy[:, :, nb] = 0.0
+        if ctx.upsampled:
+            up, doubled = ctx.saved_tensors[8:]
+            real = x[:, :, :o].flatten(-2)
+            g_up = torch.zeros_like(up)
+            if g_mu is not None:
+                g_bands += g_mu @ up / size
+                g_up += g_mu.transpose(-1, -2) @ bands / size
+            if g_u is not None:
+                g_up += (2.0 / size) * g_u.unsqueeze(-1) * up
+            g_real = torch.zeros_like(real)
+            g_dbl = torch.zeros_like(doubled)
+            if g_xd is not None:
+                g_real += g_xd @ doubled / size
+                g_dbl += g_xd.transpose(-1, -2) @ real / size
+            if g_x is not None:
+                g_real += (2.0 / size) * g_x.unsqueeze(-1) * real
+            if g_d is not None:
+                g_dbl += (2.0 / size) * g_d.unsqueeze(-1) * doubled
+            # upsampled bands: with m = |z|, s = z**2 / m = s1 + i s2,
+            # grad_z = a z + 2 / m (g_s1 + i g_s2) conj(z), a = (g_m - (g_s1 s1 + g_s2 s2) / m) / m
+            xu, yu, iu = x[:, :, o:], y[:, :, o:], inv[:, :, o:]
+            g_up = g_up.view(b, c, o, h, w)
+            a = g_up - g_up.mean((-2, -1), keepdim=True)
+            g1, g2 = g_dbl.view(b, c, 2 * o, h, w).split(o, 2)
+            s1, s2 = doubled.view(b, c, 2 * o, h, w).split(o, 2)
+            a = (a - (g1 * s1 + g2 * s2) * iu) * iu
+            two_inv = 2.0 * iu
+            torch.addcmul((g1 * xu + g2 * yu) * two_inv, a, xu, out=gx[:, :, o:nb])
+            torch.addcmul((g2 * xu - g1 * yu) * two_inv, a, yu, out=gy[:, :, o:nb])
+        # band magnitudes (demeaned) and, with upsampled, the real parts
+        gm = g_first[:, :, :o]
+        gm = (gm - gm.mean((-2, -1), keepdim=True)).mul_(inv[:, :, :o])
+        torch.mul(gm, x[:, :, :o], out=gx[:, :, :o])
+        torch.mul(gm, y[:, :, :o], out=gy[:, :, :o])
+        if ctx.upsampled:
+            gx[:, :, :o] += g_real.view(b, c, o, h, w)
+        g_maps = torch.fft.fft2(torch.complex(gx, gy))
+        g_spectrum = (g_maps * conj_masks).sum(2)
+        return g_spectrum, None, None, None, None, None, None, None, None
 
 
-def _autocorrelation_windows(x: Tensor, width: int) -> Tensor:
-    """Central ``width x width`` window of the circular auto-correlation (mean of products)."""
-    h, w = x.shape[-2:]
-    power = torch.view_as_real(torch.fft.rfft2(x))
-    power = torch.addcmul(power[..., 0] * power[..., 0], power[..., 1], power[..., 1])
-    ac = torch.fft.irfft2(power, s=(h, w))
-    rows = (torch.arange(width, device=x.device) - width // 2) % h
-    cols = (torch.arange(width, device=x.device) - width // 2) % w
-    return ac.index_select(-2, rows).index_select(-1, cols) / (h * w)
-
-
-def _correlation(x: Tensor, y: Tensor, var_x: Tensor, var_y: Tensor) -> Tensor:
-    """``mean(x_i y_j) / sqrt(var_x_i var_y_j)`` over flattened ``(b, c, n, P)`` maps."""
-    cov = x @ y.transpose(-1, -2) / x.shape[-1]
+def _correlation(cov: Tensor, var_x: Tensor, var_y: Tensor) -> Tensor:
+    """``cov_ij / sqrt(var_x_i var_y_j)``."""
     return cov / (var_x.unsqueeze(-1) * var_y.unsqueeze(-2)).sqrt()
 
 
@@ -291,45 +409,45 @@ def texture_statistics(plan: StatisticsPlan, image: Tensor, spatial_corr_width: 
         Width of the auto-correlation windows, in pixels.
     """
     n, o, width = plan.n_scales, plan.n_orientations, spatial_corr_width
-    p = plan.cast(image.dtype, image.device)
+    centre = width // 2
+    p = plan.cast(image.dtype, image.device, width)
     b, c, h, w = image.shape
     spectrum = torch.fft.fft2(image)
     power = torch.view_as_real(spectrum)
     var_highpass = (power.square() * p["highpass_power"].unsqueeze(-1)).sum((-3, -2, -1)) / (h * w) ** 2
     pixel = pixel_statistics(image)
 
-    ac_mags, ac_recon, recon, cross_ori, cs_mag, cs_real = [], [], [], [], [], []
+    ac_mags, ac_recon, r3, r4, cross_ori, cs_mag, cs_real = [], [], [], [], [], [], []
     for k in range(n):
         part = spectrum
         if k:
             part = spectrum.index_select(-2, p["rows"][k]).index_select(-1, p["cols"][k])
-        maps = torch.fft.ifft2(part.unsqueeze(2) * p["masks"][k])
-        up = k < n - 1
-        first, real, up_mags, doubled = BandFeatures.apply(maps, o, up)
-        win = _autocorrelation_windows(first, width)                  # (b, c, o + 1, w, w)
-        ac_mags.append(win[:, :, :o])
-        ac_recon.append(win[:, :, o])
-        recon.append(first[:, :, o])
-        mags = first[:, :, :o].flatten(-2)
-        var = win[:, :, :o, width // 2, width // 2]
-        cross_ori.append(_correlation(mags, mags, var, var))
-        if up:
-            up_mags = up_mags.flatten(-2)
-            cs_mag.append(_correlation(mags, up_mags, var, up_mags.square().mean(-1)))
-            real, doubled = real.flatten(-2), doubled.flatten(-2)
-            cs_real.append(_correlation(real, doubled, real.square().mean(-1), doubled.square().mean(-1)))
+        out = ScaleStatistics.apply(part, p["masks"][k], p["conj_masks"][k], *p["autocorrelation"][k], o, k < n - 1)
+        windows, cov_mm, mean_r3, mean_r4 = out[:4]
+        ac_mags.append(windows[:, :, :o])
+        ac_recon.append(windows[:, :, o])
+        r3.append(mean_r3)
+        r4.append(mean_r4)
+        var = windows[:, :, :o, centre, centre]
+        cross_ori.append(_correlation(cov_mm, var, var))
+        if k < n - 1:
+            cov_mu, cov_xd, var_u, var_x, var_d = out[4:]
+            cs_mag.append(_correlation(cov_mu, var, var_u))
+            cs_real.append(_correlation(cov_xd, var_x, var_d))
     part = spectrum.index_select(-2, p["rows"][n]).index_select(-1, p["cols"][n])
     residual = torch.fft.ifft2(part * p["residual_filter"]).real
-    recon.append(residual)
-    ac_recon.append(_autocorrelation_windows(residual, width))
+    ac_recon.append(AutocorrelationWindow.apply(residual, *p["autocorrelation"][n]))
+    residual2 = residual * residual
+    r3.append((residual2 * residual).mean((-2, -1)))
+    r4.append((residual2 * residual2).mean((-2, -1)))
 
     ac_mags = torch.stack(ac_mags, -1)                                 # (b, c, o, w, w, s)
-    var_mags = ac_mags[:, :, :, width // 2, width // 2]                # (b, c, o, s)
+    var_mags = ac_mags[:, :, :, centre, centre]                        # (b, c, o, s)
     ac_mags = (ac_mags / var_mags.unsqueeze(3).unsqueeze(3)).permute(0, 1, 3, 4, 2, 5)
     ac_recon = torch.stack(ac_recon, -1)                               # (b, c, w, w, s + 1)
-    var_recon = ac_recon[:, :, width // 2, width // 2]
+    var_recon = ac_recon[:, :, centre, centre]
     ac_recon = ac_recon / var_recon.unsqueeze(2).unsqueeze(2)
-    skew, kurt = _recon_moments(recon, var_recon, pixel[..., 1])
+    skew, kurt = _recon_moments(torch.stack(r3, -1), torch.stack(r4, -1), var_recon, pixel[..., 1])
     stats = [pixel, ac_mags, skew, kurt, ac_recon, var_recon.sqrt(), torch.stack(cross_ori, -1), var_mags.sqrt()]
     if n > 1:
         stats += [torch.stack(cs_mag, -1), torch.stack(cs_real, -1)]
@@ -337,14 +455,15 @@ def texture_statistics(plan: StatisticsPlan, image: Tensor, spatial_corr_width: 
     return torch.cat([s.reshape(b, c, -1) for s in stats], -1)
 
 
-def _recon_moments(recon: list[Tensor], var: Tensor, image_var: Tensor) -> tuple[Tensor, Tensor]:
+def _recon_moments(mean_r3: Tensor, mean_r4: Tensor, var: Tensor, image_var: Tensor) -> tuple[Tensor, Tensor]:
     """Skew and kurtosis about 0 of each reconstructed lowpass image, ``(b, c, s+1)`` each.
 
-    Where a lowpass image's mean square is below ``finfo.resolution`` times the image
-    variance, the moments are unstable and set to 0 and 3 (a Gaussian's), as in plenoptic.
+    From the means of the cubes and fourth powers. Where a lowpass image's mean square is
+    below ``finfo.resolution`` times the image variance, the moments are unstable and set
+    to 0 and 3 (a Gaussian's), as in plenoptic.
     """
-    skew = torch.stack([x.pow(3).mean((-2, -1)) for x in recon], -1) / var.pow(1.5)
-    kurt = torch.stack([x.square().square().mean((-2, -1)) for x in recon], -1) / var.square()
+    skew = mean_r3 / var.pow(1.5)
+    kurt = mean_r4 / var.square()
     unstable = var / image_var.unsqueeze(-1) < torch.finfo(image_var.dtype).resolution
     skew = torch.where(unstable, torch.zeros_like(skew), skew)
     kurt = torch.where(unstable, torch.full_like(kurt, 3.0), kurt)
