@@ -307,7 +307,7 @@ class ScaleStatistics(torch.autograd.Function):
         real = x[:, :, :o].flatten(-2)
         cov_mu = bands @ up.transpose(-1, -2) / size
         cov_xd = real @ doubled.transpose(-1, -2) / size
-        var_u, var_x, var_d = (t.square().mean(-1) for t in (up, real, doubled))
+        var_u, var_x, var_d = (torch.linalg.vector_norm(t, dim=-1).square() / size for t in (up, real, doubled))
         ctx.save_for_backward(x, y, inv, first, first_spectrum, conj_masks, rows_t, cols, up, doubled)
         return windows, cov_mm, mean_r3, mean_r4, cov_mu, cov_xd, var_u, var_x, var_d
 
@@ -318,14 +318,15 @@ class ScaleStatistics(torch.autograd.Function):
         size = h * w
         x, y, inv, first, first_spectrum, conj_masks, rows_t, cols = ctx.saved_tensors[:8]
         b, c = first.shape[:2]
+        lead = (b * c, -1, size)
         if g_windows is not None:
             g_first = _window_backward(g_windows, first_spectrum, rows_t, cols, (h, w))
         else:
             g_first = torch.zeros_like(first)
         bands = first[:, :, :o].flatten(-2)
-        g_bands = g_first[:, :, :o].flatten(-2)                             # a view: accumulate in place
+        product = None  # sum of g_cov @ other for the band magnitudes (then / size)
         if g_mm is not None:
-            g_bands += (g_mm + g_mm.transpose(-1, -2)) @ bands / size
+            product = (g_mm + g_mm.transpose(-1, -2)) @ bands
         rec, g_rec = first[:, :, o], g_first[:, :, o]
         if g_r3 is not None or g_r4 is not None:
             r3 = 0.0 if g_r3 is None else 3.0 * g_r3[..., None, None]
@@ -339,21 +340,17 @@ class ScaleStatistics(torch.autograd.Function):
         if ctx.upsampled:
             up, doubled = ctx.saved_tensors[8:]
             real = x[:, :, :o].flatten(-2)
-            g_up = torch.zeros_like(up)
+            # each gradient: 2 g_var t / size + (g_cov @ other) / size, accumulated in place
+            g_up, g_real, g_dbl = _scaled(up, g_u, size), _scaled(real, g_x, size), _scaled(doubled, g_d, size)
             if g_mu is not None:
-                g_bands += g_mu @ up / size
-                g_up += g_mu.transpose(-1, -2) @ bands / size
-            if g_u is not None:
-                g_up += (2.0 / size) * g_u.unsqueeze(-1) * up
-            g_real = torch.zeros_like(real)
-            g_dbl = torch.zeros_like(doubled)
+                mu = g_mu @ up
+                product = mu if product is None else product.add_(mu)
+                g_up.view(lead).baddbmm_(g_mu.transpose(-1, -2).reshape(b * c, o, o), bands.reshape(lead),
+                                         alpha=1.0 / size)
             if g_xd is not None:
-                g_real += g_xd @ doubled / size
-                g_dbl += g_xd.transpose(-1, -2) @ real / size
-            if g_x is not None:
-                g_real += (2.0 / size) * g_x.unsqueeze(-1) * real
-            if g_d is not None:
-                g_dbl += (2.0 / size) * g_d.unsqueeze(-1) * doubled
+                g_real.view(lead).baddbmm_(g_xd.reshape(b * c, o, 2 * o), doubled.view(lead), alpha=1.0 / size)
+                g_dbl.view(lead).baddbmm_(g_xd.transpose(-1, -2).reshape(b * c, 2 * o, o), real.reshape(lead),
+                                          alpha=1.0 / size)
             # upsampled bands: with m = |z|, s = z**2 / m = s1 + i s2,
             # grad_z = a z + 2 / m (g_s1 + i g_s2) conj(z), a = (g_m - (g_s1 s1 + g_s2 s2) / m) / m
             xu, yu, iu = x[:, :, o:], y[:, :, o:], inv[:, :, o:]
@@ -367,14 +364,24 @@ class ScaleStatistics(torch.autograd.Function):
             torch.addcmul((g2 * xu - g1 * yu) * two_inv, a, yu, out=gy[:, :, o:nb])
         # band magnitudes (demeaned) and, with upsampled, the real parts
         gm = g_first[:, :, :o]
+        if product is not None:
+            gm = gm + product.view(gm.shape) / size
         gm = (gm - gm.mean((-2, -1), keepdim=True)).mul_(inv[:, :, :o])
-        torch.mul(gm, x[:, :, :o], out=gx[:, :, :o])
-        torch.mul(gm, y[:, :, :o], out=gy[:, :, :o])
         if ctx.upsampled:
-            gx[:, :, :o] += g_real.view(b, c, o, h, w)
+            torch.addcmul(g_real.view(b, c, o, h, w), gm, x[:, :, :o], out=gx[:, :, :o])
+        else:
+            torch.mul(gm, x[:, :, :o], out=gx[:, :, :o])
+        torch.mul(gm, y[:, :, :o], out=gy[:, :, :o])
         g_maps = torch.fft.fft2(torch.complex(gx, gy))
-        g_spectrum = (g_maps * conj_masks).sum(2)
+        g_spectrum = g_maps.mul_(conj_masks).sum(2)
         return g_spectrum, None, None, None, None, None, None, None, None
+
+
+def _scaled(t: Tensor, g_var: Tensor | None, size: int) -> Tensor:
+    """The gradient of ``mean(t**2)`` times ``g_var``: ``2 g_var t / size`` (zeros without ``g_var``)."""
+    if g_var is None:
+        return torch.zeros_like(t)
+    return t * (2.0 / size * g_var).unsqueeze(-1)
 
 
 def _correlation(cov: Tensor, var_x: Tensor, var_y: Tensor) -> Tensor:
