@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from difflens.tools.validate import check_image
 
-from .portilla_simoncelli_statistics import (  # noqa: F401  (the reference procedures: part of this module's API)
+from .portilla_simoncelli_statistics import (
     StatisticsPlan,
     double_phase,
     fourier_shrink,
@@ -41,8 +41,14 @@ from .portilla_simoncelli_statistics import (  # noqa: F401  (the reference proc
 )
 from .steerable_pyramid import SteerablePyramidFreq
 
-__all__ = ["PortillaSimoncelli", "portilla_simoncelli_loss", "STATISTICS", "double_phase", "fourier_shrink",
-           "reconstruct_lowpass_reference"]
+__all__ = [
+    "STATISTICS",
+    "PortillaSimoncelli",
+    "double_phase",
+    "fourier_shrink",
+    "portilla_simoncelli_loss",
+    "reconstruct_lowpass_reference",
+]
 
 ScaleName = Union[int, str]
 

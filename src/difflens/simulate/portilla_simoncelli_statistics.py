@@ -38,24 +38,12 @@ from torch import Tensor
 
 from .steerable_pyramid import SteerablePyramidFreq
 
-__all__ = ["AutocorrelationWindow", "ScaleStatistics", "StatisticsPlan", "autocorrelation_tables", "crop_index", "double_phase", "fourier_shrink", "lowpass_filters",
+__all__ = ["AutocorrelationWindow", "ScaleStatistics", "StatisticsPlan", "autocorrelation_tables", "double_phase",
+           "fourier_shrink", "lowpass_filters",
            "pixel_statistics", "reconstruct_lowpass_reference", "texture_statistics"]
 
 #: (-i) ** order for order % 4
 _BAND_PHASE = (1.0 + 0j, -1j, -1.0 + 0j, 1j)
-
-
-def crop_index(n_big: int, n_small: int) -> Tensor:
-    """Unshifted indices into a length-``n_big`` spectrum of its ``n_small`` central frequencies.
-
-    Examples
-    --------
-    >>> crop_index(8, 4).tolist()
-    [0, 1, 6, 7]
-    """
-    f = np.arange(n_small)
-    f = np.where(f < n_small - n_small // 2, f, f - n_small)
-    return torch.as_tensor(f % n_big)
 
 
 class StatisticsPlan:
@@ -132,7 +120,7 @@ class StatisticsPlan:
         key = (dtype, torch.device(device), width)
         if key not in self._cache:
             cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
-            move = lambda t, dt=dtype: None if t is None else t.to(device=device, dtype=dt)  # noqa: E731
+            move = lambda t, dt=dtype: None if t is None else t.to(device=device, dtype=dt)
             self._cache[key] = {
                 "masks": [move(m, cdtype) for m in self.masks],
                 "conj_masks": [move(m.conj().resolve_conj() / (m.shape[-2] * m.shape[-1]), cdtype)
