@@ -207,7 +207,7 @@ class PortillaSimoncelli(nn.Module):
             part = spectrum
             if k:
                 part = spectrum.index_select(-2, plan["rows"][k]).index_select(-1, plan["cols"][k])
-            filt = plan["residual_filter"] if k == self.n_scales else plan["masks"][k][-1].real
+            filt = self._plan.filters[k].to(device=spectrum.device, dtype=spectrum.real.dtype)
             out.append(torch.fft.ifft2(part * filt).real)
         return out
 

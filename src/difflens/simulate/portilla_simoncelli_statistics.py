@@ -63,15 +63,21 @@ class StatisticsPlan:
         Scale ``k``: complex ``(K, h_k, w_k)`` masks on that scale's grid: its ``o`` bands,
         then (``k < n_scales - 1``) the ``o`` bands of scale ``k + 1`` zero-padded onto it,
         then the lowpass-image filter of scale ``k``.
+    half_masks, half_conj_masks : list of Tensor
+        Scale ``k``: ``(2K - 1, h_k, w_k // 2 + 1)`` half-spectrum masks giving, from the
+        image's ``rfft2``, the real parts of the ``K`` maps and the imaginary parts of the
+        first ``K - 1`` by one ``irfft2``; and their conjugates with ``irfft2``'s adjoint
+        weights (for the backward).
     rows, cols : list of Tensor or None
         Indices of grid ``k`` in the full-size unshifted spectrum (``None`` for ``k = 0``),
         ``k = 0 .. n_scales``.
     filters : list of Tensor
         The real lowpass-image filters of grids ``k = 0 .. n_scales`` (:func:`lowpass_filters`).
     residual_filter : Tensor
-        ``filters[n_scales]``.
+        ``filters[n_scales]`` on the half spectrum.
     highpass_power : Tensor
-        Squared highpass mask, full grid (the highpass variance by Parseval).
+        Squared highpass mask on the half spectrum, with the conjugate-pair weights and
+        ``1 / (h w)**2`` (the highpass variance by Parseval).
     """
 
     def __init__(self, pyramid: SteerablePyramidFreq, n_scales: int) -> None:
@@ -104,9 +110,22 @@ class StatisticsPlan:
         for rows, cols in crops:
             self.rows.append(rows if self.rows[-1] is None else self.rows[-1][rows])
             self.cols.append(cols if self.cols[-1] is None else self.cols[-1][cols])
-        self.residual_filter = filters[n_scales]
+        # the real and imaginary parts of each map from half spectra: Re ifft2(C M) = irfft2(C M_h) and
+        # Im ifft2(C M) = irfft2(C (-i M_a)) for a real image's spectrum C, with M_h, M_a the Hermitian
+        # and anti-Hermitian parts of M; the lowpass image (last map) is real (M_a = 0)
+        self.half_masks: list[Tensor] = []
+        self.half_conj_masks: list[Tensor] = []
+        for m in self.masks:
+            mirrored = torch.roll(torch.flip(m, (-2, -1)), (1, 1), (-2, -1)).conj()
+            half = m.shape[-1] // 2 + 1
+            both = torch.cat([(m + mirrored)[..., :half] / 2, (-0.5j * (m - mirrored))[:-1, :, :half]])
+            self.half_masks.append(both)
+            # irfft2's adjoint: rfft2 / (h w), twice for the columns standing for a conjugate pair
+            self.half_conj_masks.append(both.conj() * _pair_weights(m.shape[-1]) / (m.shape[-2] * m.shape[-1]))
+        self.residual_filter = filters[n_scales][..., : filters[n_scales].shape[-1] // 2 + 1]
         self.filters = filters
-        self.highpass_power = pyr.hi0mask.square()
+        h, w = pyr.image_shape
+        self.highpass_power = (pyr.hi0mask.square()[..., : w // 2 + 1] * _pair_weights(w)) / (h * w) ** 2
         self.n_scales = n_scales
         self.n_orientations = pyr.num_orientations
         self._cache: dict = {}
@@ -122,9 +141,8 @@ class StatisticsPlan:
             cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
             move = lambda t, dt=dtype: None if t is None else t.to(device=device, dtype=dt)
             self._cache[key] = {
-                "masks": [move(m, cdtype) for m in self.masks],
-                "conj_masks": [move(m.conj().resolve_conj() / (m.shape[-2] * m.shape[-1]), cdtype)
-                               for m in self.masks],
+                "half_masks": [move(m, cdtype) for m in self.half_masks],
+                "half_conj_masks": [move(m.resolve_conj(), cdtype) for m in self.half_conj_masks],
                 "rows": [None if r is None else r.to(device) for r in self.rows],
                 "cols": [None if c is None else c.to(device) for c in self.cols],
                 "residual_filter": move(self.residual_filter),
@@ -133,6 +151,15 @@ class StatisticsPlan:
                                     for f in self.filters],
             }
         return self._cache[key]
+
+
+def _pair_weights(width: int) -> Tensor:
+    """``(width // 2 + 1,)`` weights of rfft columns: 2 where a column stands for a conjugate pair, else 1."""
+    weight = torch.full((width // 2 + 1,), 2.0, dtype=torch.float64)
+    weight[0] = 1.0
+    if width % 2 == 0:
+        weight[-1] = 1.0
+    return weight
 
 
 def lowpass_filters(pyramid: SteerablePyramidFreq, n_scales: int) -> list[Tensor]:
@@ -244,7 +271,7 @@ class AutocorrelationWindow(torch.autograd.Function):
 class ScaleStatistics(torch.autograd.Function):
     """The raw statistics of one scale, from its cropped image spectrum, with a hand-written backward.
 
-    Forward: ``maps = ifft2(spectrum * masks)`` (the scale's ``o`` bands, with ``upsampled`` the
+    Forward: ``maps = ifft2(crop(fft2(image)) * masks)`` (the scale's ``o`` bands, with ``upsampled`` the
     ``o`` upsampled bands of the next coarser scale, and the lowpass image; see
     :class:`StatisticsPlan`); the demeaned band magnitudes ``m``, the lowpass image ``r``, and
     with ``upsampled`` the bands' real parts ``x``, the upsampled bands' demeaned magnitudes
@@ -256,25 +283,28 @@ class ScaleStatistics(torch.autograd.Function):
     ``mean(m_i u_j)`` ``(b, c, o, o)``, ``mean(x_i d_j)`` ``(b, c, o, 2o)``; ``mean(r**3)``,
     ``mean(r**4)`` ``(b, c)``; the mean squares of ``u``, ``x``, ``d``.
 
-    The backward writes the gradient of every map into one complex buffer and returns
-    ``sum_j conj(mask_j) fft2(grad_j) / (h w)`` (``conj_masks`` holds ``conj(mask) / (h w)``).
+    ``spectrum`` is the scale's crop of the image's ``rfft2`` and ``masks`` its
+    :attr:`StatisticsPlan.half_masks`: one batched ``irfft2`` gives the real and imaginary
+    parts of the maps as separate real tensors. The backward writes the gradient of every
+    part into one buffer and returns ``sum_j conj_mask_j rfft2(grad_j)`` (``conj_masks``:
+    :attr:`StatisticsPlan.half_conj_masks`).
     """
 
     @staticmethod
     def forward(ctx, spectrum: Tensor, masks: Tensor, conj_masks: Tensor, rows: Tensor,  # type: ignore[override]
-                rows_t: Tensor, cols: Tensor, weighted_cols: Tensor, o: int, upsampled: bool):
-        b, c, h, w = spectrum.shape
+                rows_t: Tensor, cols: Tensor, weighted_cols: Tensor, o: int, upsampled: bool, grid: tuple[int, int]):
+        b, c = spectrum.shape[:2]
+        h, w = grid
         size = h * w
         nb = 2 * o if upsampled else o
-        maps = torch.fft.ifft2(spectrum.unsqueeze(2) * masks)               # (b, c, K, h, w) complex
-        v = torch.view_as_real(maps)
-        x, y = v[:, :, :nb, ..., 0].contiguous(), v[:, :, :nb, ..., 1].contiguous()
+        maps = torch.fft.irfft2(spectrum.unsqueeze(2) * masks, s=grid)      # (b, c, 2 nb + 1, h, w): x, r, y
+        x, y = maps[:, :, :nb], maps[:, :, nb + 1:]
         mag = torch.addcmul(x * x, y, y).sqrt_()
         inv = mag.clamp_min(torch.finfo(mag.dtype).tiny ** 0.45).reciprocal_()  # z == 0: finite, times 0
         mean = mag.mean((-2, -1), keepdim=True)
         first = torch.empty(b, c, o + 1, h, w, dtype=mag.dtype, device=mag.device)
         torch.sub(mag[:, :, :o], mean[:, :, :o], out=first[:, :, :o])
-        first[:, :, o] = v[:, :, nb, ..., 0]
+        first[:, :, o] = maps[:, :, nb]
         windows, first_spectrum = _window_forward(first, rows, weighted_cols)
         bands = first[:, :, :o].flatten(-2)
         cov_mm = bands @ bands.transpose(-1, -2) / size
@@ -321,10 +351,9 @@ class ScaleStatistics(torch.autograd.Function):
             r4 = 0.0 if g_r4 is None else 4.0 * g_r4[..., None, None] * rec
             g_rec += (r3 + r4) * rec * rec / size
         nb = x.shape[2]
-        gx = torch.empty(b, c, nb + 1, h, w, dtype=x.dtype, device=x.device)
-        gy = torch.empty_like(gx)
+        g_maps = torch.empty(b, c, 2 * nb + 1, h, w, dtype=x.dtype, device=x.device)
+        gx, gy = g_maps[:, :, :nb + 1], g_maps[:, :, nb + 1:]
         gx[:, :, nb] = g_rec
-        gy[:, :, nb] = 0.0
         if ctx.upsampled:
             up, doubled = ctx.saved_tensors[8:]
             real = x[:, :, :o].flatten(-2)
@@ -360,9 +389,8 @@ class ScaleStatistics(torch.autograd.Function):
         else:
             torch.mul(gm, x[:, :, :o], out=gx[:, :, :o])
         torch.mul(gm, y[:, :, :o], out=gy[:, :, :o])
-        g_maps = torch.fft.fft2(torch.complex(gx, gy))
-        g_spectrum = g_maps.mul_(conj_masks).sum(2)
-        return g_spectrum, None, None, None, None, None, None, None, None
+        g_spectrum = torch.fft.rfft2(g_maps).mul_(conj_masks).sum(2)
+        return g_spectrum, None, None, None, None, None, None, None, None, None
 
 
 def _scaled(t: Tensor, g_var: Tensor | None, size: int) -> Tensor:
@@ -407,17 +435,17 @@ def texture_statistics(plan: StatisticsPlan, image: Tensor, spatial_corr_width: 
     centre = width // 2
     p = plan.cast(image.dtype, image.device, width)
     b, c, h, w = image.shape
-    spectrum = torch.fft.fft2(image)
+    spectrum = torch.fft.rfft2(image)
     power = torch.view_as_real(spectrum)
-    var_highpass = (power.square() * p["highpass_power"].unsqueeze(-1)).sum((-3, -2, -1)) / (h * w) ** 2
+    var_highpass = (power.square() * p["highpass_power"].unsqueeze(-1)).sum((-3, -2, -1))
     pixel = pixel_statistics(image)
 
     ac_mags, ac_recon, r3, r4, cross_ori, cs_mag, cs_real = [], [], [], [], [], [], []
     for k in range(n):
-        part = spectrum
-        if k:
-            part = spectrum.index_select(-2, p["rows"][k]).index_select(-1, p["cols"][k])
-        out = ScaleStatistics.apply(part, p["masks"][k], p["conj_masks"][k], *p["autocorrelation"][k], o, k < n - 1)
+        grid = tuple(plan.filters[k].shape)
+        part = spectrum if k == 0 else spectrum.index_select(-2, p["rows"][k])[..., : grid[1] // 2 + 1]
+        out = ScaleStatistics.apply(part, p["half_masks"][k], p["half_conj_masks"][k], *p["autocorrelation"][k], o,
+                                    k < n - 1, grid)
         windows, cov_mm, mean_r3, mean_r4 = out[:4]
         ac_mags.append(windows[:, :, :o])
         ac_recon.append(windows[:, :, o])
@@ -429,8 +457,9 @@ def texture_statistics(plan: StatisticsPlan, image: Tensor, spatial_corr_width: 
             cov_mu, cov_xd, var_u, var_x, var_d = out[4:]
             cs_mag.append(_correlation(cov_mu, var, var_u))
             cs_real.append(_correlation(cov_xd, var_x, var_d))
-    part = spectrum.index_select(-2, p["rows"][n]).index_select(-1, p["cols"][n])
-    residual = torch.fft.ifft2(part * p["residual_filter"]).real
+    grid = tuple(plan.filters[n].shape)
+    part = spectrum.index_select(-2, p["rows"][n])[..., : grid[1] // 2 + 1]
+    residual = torch.fft.irfft2(part * p["residual_filter"], s=grid)
     ac_recon.append(AutocorrelationWindow.apply(residual, *p["autocorrelation"][n]))
     residual2 = residual * residual
     r3.append((residual2 * residual).mean((-2, -1)))
