@@ -434,7 +434,7 @@ def texture_statistics(plan: StatisticsPlan, image: Tensor, spatial_corr_width: 
     n, o, width = plan.n_scales, plan.n_orientations, spatial_corr_width
     centre = width // 2
     p = plan.cast(image.dtype, image.device, width)
-    b, c, h, w = image.shape
+    b, c = image.shape[:2]
     spectrum = torch.fft.rfft2(image)
     power = torch.view_as_real(spectrum)
     var_highpass = (power.square() * p["highpass_power"].unsqueeze(-1)).sum((-3, -2, -1))
