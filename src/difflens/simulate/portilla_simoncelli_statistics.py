@@ -141,7 +141,7 @@ class StatisticsPlan:
             cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
             move = lambda t, dt=dtype: None if t is None else t.to(device=device, dtype=dt)
             self._cache[key] = {
-                "half_masks": [move(m, cdtype) for m in self.half_masks],
+                "masks": [move(m, cdtype) for m in self.masks],
                 "half_conj_masks": [move(m.resolve_conj(), cdtype) for m in self.half_conj_masks],
                 "rows": [None if r is None else r.to(device) for r in self.rows],
                 "cols": [None if c is None else c.to(device) for c in self.cols],
@@ -283,28 +283,30 @@ class ScaleStatistics(torch.autograd.Function):
     ``mean(m_i u_j)`` ``(b, c, o, o)``, ``mean(x_i d_j)`` ``(b, c, o, 2o)``; ``mean(r**3)``,
     ``mean(r**4)`` ``(b, c)``; the mean squares of ``u``, ``x``, ``d``.
 
-    ``spectrum`` is the scale's crop of the image's ``rfft2`` and ``masks`` its
-    :attr:`StatisticsPlan.half_masks`: one batched ``irfft2`` gives the real and imaginary
-    parts of the maps as separate real tensors. The backward writes the gradient of every
-    part into one buffer and returns ``sum_j conj_mask_j rfft2(grad_j)`` (``conj_masks``:
-    :attr:`StatisticsPlan.half_conj_masks`).
+    ``full_spectrum`` is the scale's crop of the image's ``fft2`` (no gradient flows through
+    it) and ``masks`` the complex :attr:`StatisticsPlan.masks`; ``spectrum`` is the same crop
+    of the image's ``rfft2``, which the gradient flows to: the real and imaginary parts of
+    the maps are ``irfft2`` of ``spectrum`` times :attr:`StatisticsPlan.half_masks`, so the
+    backward writes the gradient of every part into one real buffer and returns
+    ``sum_j conj_mask_j rfft2(grad_j)`` (``conj_masks``: :attr:`StatisticsPlan.half_conj_masks`):
+    one real FFT, no complex interleaving.
     """
 
     @staticmethod
-    def forward(ctx, spectrum: Tensor, masks: Tensor, conj_masks: Tensor, rows: Tensor,  # type: ignore[override]
-                rows_t: Tensor, cols: Tensor, weighted_cols: Tensor, o: int, upsampled: bool, grid: tuple[int, int]):
-        b, c = spectrum.shape[:2]
-        h, w = grid
+    def forward(ctx, spectrum: Tensor, full_spectrum: Tensor, masks: Tensor,  # type: ignore[override]
+                conj_masks: Tensor, rows: Tensor, rows_t: Tensor, cols: Tensor, weighted_cols: Tensor, o: int,
+                upsampled: bool):
+        b, c, h, w = full_spectrum.shape
         size = h * w
         nb = 2 * o if upsampled else o
-        maps = torch.fft.irfft2(spectrum.unsqueeze(2) * masks, s=grid)      # (b, c, 2 nb + 1, h, w): x, r, y
-        x, y = maps[:, :, :nb], maps[:, :, nb + 1:]
+        maps = torch.view_as_real(torch.fft.ifft2(full_spectrum.unsqueeze(2) * masks))  # (b, c, nb + 1, h, w, 2)
+        x, y = maps[:, :, :nb, ..., 0].contiguous(), maps[:, :, :nb, ..., 1].contiguous()
         mag = torch.addcmul(x * x, y, y).sqrt_()
         inv = mag.clamp_min(torch.finfo(mag.dtype).tiny ** 0.45).reciprocal_()  # z == 0: finite, times 0
         mean = mag.mean((-2, -1), keepdim=True)
         first = torch.empty(b, c, o + 1, h, w, dtype=mag.dtype, device=mag.device)
         torch.sub(mag[:, :, :o], mean[:, :, :o], out=first[:, :, :o])
-        first[:, :, o] = maps[:, :, nb]
+        first[:, :, o] = maps[:, :, nb, ..., 0]
         windows, first_spectrum = _window_forward(first, rows, weighted_cols)
         bands = first[:, :, :o].flatten(-2)
         cov_mm = bands @ bands.transpose(-1, -2) / size
@@ -436,6 +438,8 @@ def texture_statistics(plan: StatisticsPlan, image: Tensor, spatial_corr_width: 
     p = plan.cast(image.dtype, image.device, width)
     b, c = image.shape[:2]
     spectrum = torch.fft.rfft2(image)
+    with torch.no_grad():
+        full = torch.fft.fft2(image)
     power = torch.view_as_real(spectrum)
     var_highpass = (power.square() * p["highpass_power"].unsqueeze(-1)).sum((-3, -2, -1))
     pixel = pixel_statistics(image)
@@ -443,9 +447,12 @@ def texture_statistics(plan: StatisticsPlan, image: Tensor, spatial_corr_width: 
     ac_mags, ac_recon, r3, r4, cross_ori, cs_mag, cs_real = [], [], [], [], [], [], []
     for k in range(n):
         grid = tuple(plan.filters[k].shape)
-        part = spectrum if k == 0 else spectrum.index_select(-2, p["rows"][k])[..., : grid[1] // 2 + 1]
-        out = ScaleStatistics.apply(part, p["half_masks"][k], p["half_conj_masks"][k], *p["autocorrelation"][k], o,
-                                    k < n - 1, grid)
+        part, part_full = spectrum, full
+        if k:
+            part = spectrum.index_select(-2, p["rows"][k])[..., : grid[1] // 2 + 1]
+            part_full = full.index_select(-2, p["rows"][k]).index_select(-1, p["cols"][k])
+        out = ScaleStatistics.apply(part, part_full, p["masks"][k], p["half_conj_masks"][k], *p["autocorrelation"][k],
+                                    o, k < n - 1)
         windows, cov_mm, mean_r3, mean_r4 = out[:4]
         ac_mags.append(windows[:, :, :o])
         ac_recon.append(windows[:, :, o])
