@@ -87,29 +87,53 @@ class StatisticsPlan:
                                    is_complex=True).to(torch.float64)
         pyr.load_state_dict(pyramid.state_dict())  # the float32-rounded masks, as used
         filters = lowpass_filters(pyr, n_scales)
-        phase = _BAND_PHASE[pyr.order % 4]
         cumulative = pyr.lo0mask
-        bands, crops = [], []
+        self._cumulative, crops = [], []
         for k in range(n_scales):
             level = pyr.level_masks(k)
-            bands.append(cumulative * level.himask * level.anglemask * phase)  # complex (o, h_k, w_k)
+            self._cumulative.append(cumulative)
             crops.append((level.crop_rows, level.crop_cols))
             cumulative = cumulative.index_select(0, level.crop_rows).index_select(1, level.crop_cols) * level.lomask
-        self.masks: list[Tensor] = []
-        for k in range(n_scales):
-            parts = [bands[k]]
-            if k < n_scales - 1:
-                rows, cols = crops[k]
-                up = bands[k].new_zeros(bands[k].shape)
-                up[:, rows[:, None], cols[None, :]] = bands[k + 1]
-                parts.append(up)
-            parts.append(filters[k].unsqueeze(0).to(bands[k].dtype))
-            self.masks.append(torch.cat(parts))
+        self._crops = crops
+        self._pyramid = pyramid
+        self.filters = filters
         self.rows: list[Tensor | None] = [None]
         self.cols: list[Tensor | None] = [None]
         for rows, cols in crops:
             self.rows.append(rows if self.rows[-1] is None else self.rows[-1][rows])
             self.cols.append(cols if self.cols[-1] is None else self.cols[-1][cols])
+        self._fold(pyramid.lo0mask.dtype)
+        self.residual_filter = filters[n_scales][..., : filters[n_scales].shape[-1] // 2 + 1]
+        h, w = pyr.image_shape
+        self.highpass_power = (pyr.hi0mask.square()[..., : w // 2 + 1] * _pair_weights(w)) / (h * w) ** 2
+        self.n_scales = n_scales
+        self.n_orientations = pyr.num_orientations
+        self._cache: dict = {}
+
+    def _fold(self, product_dtype: torch.dtype) -> None:
+        """Build :attr:`masks`, :attr:`half_masks`, :attr:`half_conj_masks` (float64 / complex128).
+
+        Each band mask is the cumulative lowpass mask times the angular and highpass masks, whose
+        product is rounded to ``product_dtype`` first, as the pyramid forms it from its buffers
+        (so a float32 model given float64 images gives its own pyramid's bands exactly).
+        """
+        pyr, n_scales = self._pyramid, len(self._cumulative)
+        phase = _BAND_PHASE[pyr.order % 4]
+        bands = []
+        for k in range(n_scales):
+            level = pyr.level_masks(k)
+            product = (level.anglemask.cpu().to(product_dtype) * level.himask.cpu().to(product_dtype)).double()
+            bands.append(self._cumulative[k] * product * phase)  # complex (o, h_k, w_k)
+        self.masks: list[Tensor] = []
+        for k in range(n_scales):
+            parts = [bands[k]]
+            if k < n_scales - 1:
+                rows, cols = self._crops[k]
+                up = bands[k].new_zeros(bands[k].shape)
+                up[:, rows[:, None], cols[None, :]] = bands[k + 1]
+                parts.append(up)
+            parts.append(self.filters[k].unsqueeze(0).to(bands[k].dtype))
+            self.masks.append(torch.cat(parts))
         # the real and imaginary parts of each map from half spectra: Re ifft2(C M) = irfft2(C M_h) and
         # Im ifft2(C M) = irfft2(C (-i M_a)) for a real image's spectrum C, with M_h, M_a the Hermitian
         # and anti-Hermitian parts of M; the lowpass image (last map) is real (M_a = 0)
@@ -122,13 +146,7 @@ class StatisticsPlan:
             self.half_masks.append(both)
             # irfft2's adjoint: rfft2 / (h w), twice for the columns standing for a conjugate pair
             self.half_conj_masks.append(both.conj() * _pair_weights(m.shape[-1]) / (m.shape[-2] * m.shape[-1]))
-        self.residual_filter = filters[n_scales][..., : filters[n_scales].shape[-1] // 2 + 1]
-        self.filters = filters
-        h, w = pyr.image_shape
-        self.highpass_power = (pyr.hi0mask.square()[..., : w // 2 + 1] * _pair_weights(w)) / (h * w) ** 2
-        self.n_scales = n_scales
-        self.n_orientations = pyr.num_orientations
-        self._cache: dict = {}
+        self._product_dtype = product_dtype
 
     def cast(self, dtype: torch.dtype, device: torch.device, width: int) -> dict:
         """The masks in ``dtype`` (real; complex for the band masks) on ``device``, cached.
@@ -136,6 +154,10 @@ class StatisticsPlan:
         Also the auto-correlation tables (:func:`autocorrelation_tables`) of each grid for
         windows of ``width``.
         """
+        product_dtype = self._pyramid.lo0mask.dtype  # the model may have moved to another dtype
+        if product_dtype != self._product_dtype:
+            self._fold(product_dtype)
+            self._cache.clear()
         key = (dtype, torch.device(device), width)
         if key not in self._cache:
             cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
