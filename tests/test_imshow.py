@@ -283,11 +283,11 @@ def test_tutorial_cells_run():
 
 
 def test_animshow_writes_gif_with_all_frames(tmp_path):
-    video = torch.rand(5, 2, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    video = torch.rand(2, 1, 5, 12, 12, generator=torch.Generator().manual_seed(0))  # (B, C, T, H, W)
     anim = animshow(video, vrange="indep1", title=["a", "b"], zoom=2)
     fig = anim._fig
     assert len(fig.axes) == 2
-    assert fig.axes[1].images[0].get_clim() == (video[:, 1].min().item(), video[:, 1].max().item())
+    assert fig.axes[1].images[0].get_clim() == (video[1].min().item(), video[1].max().item())
     path = save_animation(anim, tmp_path / "movie.gif", fps=5)
     with Image.open(path) as gif:
         assert gif.n_frames == 5 and gif.size[0] >= 2 * 24

@@ -410,7 +410,7 @@ def imshow(
 
 
 def animshow(
-    frames: Any,
+    video: Any,
     framerate: float = 2.0,
     repeat: bool = False,
     vrange: str | tuple[float, float] | Sequence[tuple[float, float]] = "indep1",
@@ -425,31 +425,44 @@ def animshow(
     as_rgb: bool = False,
     **kwargs: Any,
 ):
-    """Animate a sequence of images: returns a ``matplotlib.animation.FuncAnimation``.
+    """Animate videos or a sequence of images: returns a ``matplotlib.animation.FuncAnimation``.
 
-    ``frames`` is a list of frames or a tensor/array whose first axis is time,
-    ``(T, ...)``; each frame is anything :func:`imshow` accepts (e.g. (B, C, H, W))
-    and every frame must give the same panels. Colour limits (``vrange``) are
-    computed over all frames, so they stay fixed; titles show that range.
-    ``framerate`` is in frames per second. Other arguments as :func:`imshow`.
-    Save with ``difflens.plot.save_animation(anim, path)`` (GIF via Pillow, or MP4).
-    The figure is closed so notebooks do not also show a still image.
+    ``video`` is, as in plenoptic 1.4's ``animshow``, a 5-D ``(batch, channel, time, height,
+    width)`` tensor or array, or a list of them (different heights and widths allowed, the
+    same number of frames): each batch element and channel is one panel (with ``as_rgb``,
+    3 or 4 channels are one colour panel), and frame ``t`` shows ``video[:, :, t]``. It may
+    also be a list of frames, each anything :func:`imshow` accepts (every frame giving the
+    same panels), or a time-first ``(time, height, width)`` or ``(time, channel, height,
+    width)`` tensor/array. Colour limits (``vrange``) are computed over all frames, so they
+    stay fixed; titles show that range. ``framerate`` is in frames per second. Other
+    arguments as :func:`imshow` (``batch_idx`` / ``channel_idx`` pick one batch element /
+    channel). Save with ``difflens.plot.save_animation(anim, path)`` (GIF via Pillow, or
+    MP4). The figure is closed so notebooks do not also show a still image.
+
+    Raises
+    ------
+    ValueError
+        A tensor that is not 3-, 4- or 5-D (the message names the accepted layouts), videos
+        of different lengths, frames giving different panels, an empty input, a
+        non-positive ``framerate``.
+
+    Examples
+    --------
+    Two videos of 6 frames (batch 2, one channel) are two panels:
+
+    >>> import torch
+    >>> from difflens.plot import animshow
+    >>> video = torch.rand(2, 1, 6, 16, 16, generator=torch.Generator().manual_seed(0))
+    >>> anim = animshow(video)
+    >>> len(anim._fig.axes)
+    2
     """
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation
 
     if framerate <= 0:
         raise ValueError(f"framerate must be positive (frames per second); got {framerate!r}")
-    seq = list(frames) if isinstance(frames, (list, tuple)) else None
-    if seq is None:
-        if not isinstance(frames, (torch.Tensor, np.ndarray)) or frames.ndim < 3:
-            raise ValueError(
-                "frames must be a list of frames or a (T, ...) tensor/array with at least 3 dims; "
-                f"got {type(frames).__name__} with shape {getattr(frames, 'shape', None)}"
-            )
-        seq = [frames[t] for t in range(frames.shape[0])]
-    if not seq:
-        raise ValueError("frames is empty: nothing to animate")
+    seq = _frames(video)
     per_frame = []
     for t, fr in enumerate(seq):
         p, rgb, titles = _collect(fr, title, as_rgb, batch_idx, channel_idx, plot_complex)
@@ -476,6 +489,41 @@ def animshow(
     )
     plt.close(fig)
     return anim
+
+
+_VIDEO_LAYOUTS = ("a 5-D (batch, channel, time, height, width) video (plenoptic's layout) or a list of them, "
+                  "a list of frames, or a time-first (time, height, width) or (time, channel, height, width) "
+                  "tensor/array")
+
+
+def _frames(video: Any) -> list:
+    """:func:`animshow`'s input as a list of frames (each something :func:`imshow` accepts)."""
+    def ndim(x: Any) -> int | None:
+        return x.ndim if isinstance(x, (torch.Tensor, np.ndarray)) else None
+
+    if isinstance(video, (list, tuple)):
+        if not video:
+            raise ValueError("video is empty: nothing to animate")
+        if all(ndim(v) == 5 for v in video):  # plenoptic: a list of (B, C, T, H, W) videos
+            lengths = [v.shape[2] for v in video]
+            if len(set(lengths)) > 1:
+                raise ValueError(f"the videos have {lengths} frames (dim 2 of (batch, channel, time, height, "
+                                 "width)); they must all have the same number")
+            return [[v[:, :, t] for v in video] for t in range(lengths[0])]
+        if any(ndim(v) == 5 for v in video):
+            raise ValueError(f"video mixes 5-D videos with other items (shapes "
+                             f"{[tuple(getattr(v, 'shape', ())) for v in video]}); animshow takes {_VIDEO_LAYOUTS}")
+        return list(video)
+    nd = ndim(video)
+    if nd is None or nd not in (3, 4, 5):
+        shape = tuple(video.shape) if nd is not None else None
+        raise ValueError(f"animshow takes {_VIDEO_LAYOUTS}; got {type(video).__name__}"
+                         + (f" of shape {shape} ({nd}-D)" if shape is not None else ""))
+    if video.shape[2 if nd == 5 else 0] == 0:
+        raise ValueError(f"video has no frames (shape {tuple(video.shape)}): nothing to animate")
+    if nd == 5:
+        return [video[:, :, t] for t in range(video.shape[2])]
+    return [video[t] for t in range(video.shape[0])]
 
 
 def display_filters(model: Any, vrange: tuple[float, float] | str = "indep0", zoom: float | None = 5.0,

@@ -32,10 +32,23 @@ from torch import Tensor, nn
 
 from difflens.tools.validate import check_image
 
+from .portilla_simoncelli_statistics import (
+    StatisticsPlan,
+    double_phase,
+    fourier_shrink,
+    reconstruct_lowpass_reference,
+    texture_statistics,
+)
 from .steerable_pyramid import SteerablePyramidFreq
 
-__all__ = ["PortillaSimoncelli", "portilla_simoncelli_loss", "STATISTICS", "double_phase", "fourier_shrink",
-           "reconstruct_lowpass_reference"]
+__all__ = [
+    "STATISTICS",
+    "PortillaSimoncelli",
+    "double_phase",
+    "fourier_shrink",
+    "portilla_simoncelli_loss",
+    "reconstruct_lowpass_reference",
+]
 
 ScaleName = Union[int, str]
 
@@ -126,7 +139,7 @@ class PortillaSimoncelli(nn.Module):
         labels = np.concatenate([lab.ravel() for lab in scale_labels.values()])[flat]
         self.representation_scales = labels  # object array: the scale of each kept statistic
         self.n_statistics = int(flat.sum())
-        self._build_recon_filters()
+        self._plan = StatisticsPlan(self.pyramid, self.n_scales)
         self.to(torch.float32)
         self.eval()
 
@@ -186,46 +199,16 @@ class PortillaSimoncelli(nn.Module):
         return masks, labels
 
     # ------------------------------------------------------- lowpass reconstructions
-    def _build_recon_filters(self) -> None:
-        """Precompute, per scale k, the filter that gives plenoptic's reconstructed lowpass image.
-
-        plenoptic reconstructs, for each k, the image from the residual lowpass (demeaned)
-        and the bands of scales >= k at full size, shrinks it by ``2**k`` in the Fourier
-        domain and multiplies by ``4**k``. That map is linear, shift-invariant and keeps
-        only the frequencies of the scale-k grid, so it is a filter ``G_k`` on the cropped
-        image spectrum: ``image_k = ifft2(G_k * crop_k(fft2(image))).real``. ``G_k`` is
-        measured once here by running plenoptic's procedure (:meth:`reconstruct_lowpass_reference`)
-        on a unit impulse in float64 (tests check the filters against that procedure on random
-        images to 1e-12).
-        """
-        h, w = self.image_shape
-        pyr = SteerablePyramidFreq(self.image_shape, height=self.n_scales, order=self.n_orientations - 1,
-                                   is_complex=True, tight_frame=False).to(torch.float64)
-        pyr.load_state_dict(self.pyramid.state_dict())  # identical masks (float32-rounded, as used)
-        delta = torch.zeros(1, 1, h, w, dtype=torch.float64)
-        delta[..., 0, 0] = 1.0
-        with torch.no_grad():
-            images = reconstruct_lowpass_reference(pyr, pyr(delta), self.n_scales)
-        self._crop_rows, self._crop_cols = [], []
-        # float64 masters, cast (and cached) per dtype and device at use: a model moved to
-        # float32 and back keeps full precision
-        self._recon_filters = []
-        self._filter_cache: dict = {}
-        for img in images:
-            self._crop_rows.append(_crop_index(h, img.shape[-2]))
-            self._crop_cols.append(_crop_index(w, img.shape[-1]))
-            self._recon_filters.append(torch.fft.fft2(img[0, 0]).real.clone())
-
-    def _reconstruct_lowpass(self, spectrum: Tensor, dtype: torch.dtype | None = None) -> list[Tensor]:
-        """Reconstructed lowpass images, fine to coarse: ``n_scales + 1`` tensors ``(b, c, h_k, w_k)``."""
-        key = (dtype or spectrum.real.dtype, spectrum.device)
-        if key not in self._filter_cache:
-            self._filter_cache[key] = [(g.to(device=key[1], dtype=key[0]), r.to(key[1]), c.to(key[1]))
-                                       for g, r, c in zip(self._recon_filters, self._crop_rows, self._crop_cols)]
+    def _reconstruct_lowpass(self, spectrum: Tensor) -> list[Tensor]:
+        """Reconstructed lowpass images from the full image spectrum, fine to coarse (``n_scales + 1``)."""
+        plan = self._plan.cast(spectrum.real.dtype, spectrum.device, self.spatial_corr_width)
         out = []
-        for k, (gain, rows, cols) in enumerate(self._filter_cache[key]):
-            part = spectrum if k == 0 else spectrum.index_select(-2, rows).index_select(-1, cols)
-            out.append(torch.fft.ifft2(part * gain).real)
+        for k in range(self.n_scales + 1):
+            part = spectrum
+            if k:
+                part = spectrum.index_select(-2, plan["rows"][k]).index_select(-1, plan["cols"][k])
+            filt = self._plan.filters[k].to(device=spectrum.device, dtype=spectrum.real.dtype)
+            out.append(torch.fft.ifft2(part * filt).real)
         return out
 
     # ------------------------------------------------------------------ forward
@@ -260,60 +243,7 @@ class PortillaSimoncelli(nn.Module):
         if tuple(image.shape[-2:]) != self.image_shape:
             raise ValueError(f"image has height/width {tuple(image.shape[-2:])}, this model was built for "
                              f"{self.image_shape}")
-        coeffs = self.pyramid(image)
-        bands = [coeffs[i] for i in range(self.n_scales)]  # complex (b, c, o, h_s, w_s)
-        highpass = coeffs["residual_highpass"]
-        spectrum = torch.fft.fft2(image)
-        recon = self._reconstruct_lowpass(spectrum)
-
-        pixel = _pixel_statistics(image)
-        mags = [z.abs() for z in bands]
-        mags = [m - m.mean((-2, -1), keepdim=True) for m in mags]
-        reals = [z.real for z in bands]
-        n, o = self.n_scales, self.n_orientations
-
-        # auto-correlations: the magnitudes of scale k and the lowpass image k have one size,
-        # so one FFT pair per scale serves both
-        wins = self._autocorr_windows([torch.cat([m, r.unsqueeze(2)], 2) for m, r in zip(mags, recon[:n])]
-                                      + [recon[n].unsqueeze(2)])
-        ac_mag, var_mag = _normalise([win[:, :, :o] for win in wins[:n]])           # (b,c,w,w,o,s), (b,c,o,s)
-        ac_rec, var_rec = _normalise([win[:, :, -1] for win in wins])                # (b,c,w,w,s+1), (b,c,s+1)
-        skew_rec, kurt_rec = _recon_moments(recon, var_rec, pixel[..., 1])
-        cross_ori, cs_mag, cs_real = [], [], []
-        dmag, dsep = double_phase(bands) if n > 1 else ([], [])
-        for k in range(n):
-            # all correlations of scale k from one product: [mags, reals] x [mags, doubled mags, doubled parts]
-            x = torch.cat([mags[k], reals[k]], 2).flatten(-2) if k < n - 1 else mags[k].flatten(-2)
-            y = torch.cat([mags[k], dmag[k], dsep[k]], 2).flatten(-2) if k < n - 1 else mags[k].flatten(-2)
-            cov = x @ y.transpose(-1, -2) / x.shape[-1]
-            vm = var_mag[..., k]
-            cross_ori.append(cov[..., :o, :o] / (vm.unsqueeze(-1) * vm.unsqueeze(-2)).sqrt())
-            if k < n - 1:
-                vy = y[:, :, o:].square().mean(-1)
-                vr = x[:, :, o:].square().mean(-1)
-                cs_mag.append(cov[..., :o, o:2 * o] / (vm.unsqueeze(-1) * vy[..., :o].unsqueeze(-2)).sqrt())
-                cs_real.append(cov[..., o:, 2 * o:] / (vr.unsqueeze(-1) * vy[..., o:].unsqueeze(-2)).sqrt())
-        stats = [pixel, ac_mag, skew_rec, kurt_rec, ac_rec, var_rec.sqrt(), torch.stack(cross_ori, -1),
-                 var_mag.sqrt()]
-        if n > 1:
-            stats += [torch.stack(cs_mag, -1), torch.stack(cs_real, -1)]
-        stats.append(highpass.pow(2).mean((-2, -1)).unsqueeze(-1))
-        b, c = image.shape[:2]
-        return torch.cat([s.reshape(b, c, -1) for s in stats], -1)
-
-    def _autocorr_windows(self, tensors: list[Tensor]) -> list[Tensor]:
-        """Central ``w x w`` window of the circular auto-correlation (mean of products) of each tensor."""
-        w = self.spatial_corr_width
-        out = []
-        for x in tensors:
-            h, wd = x.shape[-2:]
-            power = torch.fft.rfft2(x)
-            power = power.real.square() + power.imag.square()
-            ac = torch.fft.irfft2(power, s=(h, wd))
-            rows = (torch.arange(w, device=x.device) - w // 2) % h
-            cols = (torch.arange(w, device=x.device) - w // 2) % wd
-            out.append(ac.index_select(-2, rows).index_select(-1, cols) / (h * wd))
-        return out
+        return texture_statistics(self._plan, image, self.spatial_corr_width)
 
     # ------------------------------------------------------------------ layout tools
     def remove_scales(self, representation: Tensor, scales_to_keep: Sequence[ScaleName]) -> Tensor:
@@ -418,164 +348,6 @@ class PortillaSimoncelli(nn.Module):
     def extra_repr(self) -> str:
         return (f"image_shape={self.image_shape}, n_scales={self.n_scales}, n_orientations={self.n_orientations}, "
                 f"spatial_corr_width={self.spatial_corr_width}")
-
-
-# ---------------------------------------------------------------------------------------------
-# the statistics
-
-def _normalise(windows: list[Tensor]) -> tuple[Tensor, Tensor]:
-    """Stack auto-correlation windows on a last scale axis and divide by their centres.
-
-    ``windows``: tensors ``(b, c, [o,] w, w)``. Returns ``(b, c, w, w, [o,] s)`` and the centres
-    (mean squares) ``(b, c, [o,] s)``.
-    """
-    ac = torch.stack(windows, -1)
-    w = ac.shape[-2]
-    centre = ac[..., w // 2, w // 2, :]
-    ac = ac / centre.unsqueeze(-2).unsqueeze(-2)
-    if ac.ndim == 6:  # (b, c, o, w, w, s) -> (b, c, w, w, o, s)
-        ac = ac.permute(0, 1, 3, 4, 2, 5)
-    return ac, centre
-
-
-def _pixel_statistics(image: Tensor) -> Tensor:
-    """Mean, (unbiased) variance, skew, kurtosis, min, max: ``(b, c, 6)``."""
-    flat = image.flatten(-2)
-    mean = flat.mean(-1, keepdim=True)
-    var = flat.var(-1)
-    centred = flat - mean
-    c2 = centred.square()
-    skew = (c2 * centred).mean(-1) / var.pow(1.5)
-    kurt = c2.square().mean(-1) / var.square()
-    return torch.stack([mean[..., 0], var, skew, kurt, flat.amin(-1), flat.amax(-1)], -1)
-
-
-def _recon_moments(recon: list[Tensor], var: Tensor, image_var: Tensor) -> tuple[Tensor, Tensor]:
-    """Skew and kurtosis about 0 of each reconstructed lowpass image, ``(b, c, s+1)`` each.
-
-    Where a lowpass image's mean square is below ``finfo.resolution`` times the image
-    variance, the moments are unstable and set to 0 and 3 (a Gaussian's), as in plenoptic.
-    """
-    skew = torch.stack([x.pow(3).mean((-2, -1)) for x in recon], -1) / var.pow(1.5)
-    kurt = torch.stack([x.square().square().mean((-2, -1)) for x in recon], -1) / var.square()
-    unstable = var / image_var.unsqueeze(-1) < torch.finfo(image_var.dtype).resolution
-    skew = torch.where(unstable, torch.zeros_like(skew), skew)
-    kurt = torch.where(unstable, torch.full_like(kurt, 3.0), kurt)
-    return skew, kurt
-
-
-def double_phase(bands: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
-    """Upsample each coarser scale by 2 (Fourier) and double its phase.
-
-    Returns the demeaned magnitudes ``(b, c, o, h, w)`` and the real and imaginary parts
-    stacked on the orientation axis ``(b, c, 2o, h, w)``, for scales 1 .. s-1 (at the
-    size of scales 0 .. s-2). ``z**2 / |z|`` has the magnitude of ``z`` and twice its phase.
-    """
-    mags, seps = [], []
-    for z in bands[1:]:
-        up = _upsample2(z)  # plenoptic's expand(z, 2) / 4 (the factors 4 cancel exactly)
-        re, im = up.real, up.imag
-        mag = up.abs()
-        inv = 1.0 / mag.clamp_min(torch.finfo(mag.dtype).tiny ** 0.45)  # z == 0 gives 0, not NaN
-        mags.append(mag - mag.mean((-2, -1), keepdim=True))
-        seps.append(torch.cat([(re - im) * (re + im) * inv, 2.0 * re * im * inv], 2))
-    return mags, seps
-
-
-def _upsample2(z: Tensor) -> Tensor:
-    """Fourier upsampling by 2 of a complex tensor with even sizes (plenoptic's ``expand(z, 2)``).
-
-    The centred spectrum, times 4, is placed in the middle of a spectrum twice the size. The
-    small grid's Nyquist row (frequency ``-h/2``) is split in halves: one at ``-h/2`` of the
-    big grid, one at ``+h/2`` mirrored in the other frequency; likewise the Nyquist column;
-    the corner goes in quarters to the four corners. The result is the interpolated image
-    (plenoptic's ``expand`` returns 4 times it).
-    """
-    h, w = z.shape[-2:]
-    if h % 2 or w % 2:
-        raise ValueError(f"upsampling needs even sizes, got {h}x{w}")
-    spec = torch.fft.fftshift(torch.fft.fft2(z), dim=(-2, -1))
-    big = spec.new_zeros(*spec.shape[:-2], 2 * h, 2 * w)
-    r0, r1, c0, c1 = h // 2, 3 * h // 2, w // 2, 3 * w // 2
-    big[..., r0 + 1:r1, c0 + 1:c1] = spec[..., 1:, 1:]
-    nyq_row, nyq_col = spec[..., 0, 1:] / 2, spec[..., 1:, 0] / 2
-    big[..., r0, c0 + 1:c1] = nyq_row
-    big[..., r1, c0 + 1:c1] = nyq_row.flip(-1)
-    big[..., r0 + 1:r1, c0] = nyq_col
-    big[..., r0 + 1:r1, c1] = nyq_col.flip(-1)
-    corner = spec[..., 0, 0] / 4
-    for r in (r0, r1):
-        for c in (c0, c1):
-            big[..., r, c] = corner
-    return torch.fft.ifft2(torch.fft.ifftshift(big, dim=(-2, -1)))
-
-
-def _crop_index(n_big: int, n_small: int) -> Tensor:
-    """Unshifted indices into a length-``n_big`` spectrum of the ``n_small`` central frequencies."""
-    f = np.arange(n_small)
-    f = np.where(f < n_small - n_small // 2, f, f - n_small)
-    return torch.as_tensor(f % n_big)
-
-
-# ---------------------------------------------------------------------------------------------
-# reference path (plenoptic's procedure), used to build and check the fast filters
-
-def reconstruct_lowpass_reference(pyramid: SteerablePyramidFreq, coeffs: Mapping, n_scales: int) -> list[Tensor]:
-    """plenoptic's reconstructed lowpass images, fine to coarse (slow; for building and checking).
-
-    The residual lowpass is demeaned; image ``k`` is the reconstruction from it and the bands of
-    scales ``>= k``, shrunk by ``2**k`` in the Fourier domain and multiplied by ``4**k``.
-
-    Parameters
-    ----------
-    pyramid
-        The complex pyramid the coefficients came from.
-    coeffs
-        Its output (all scales).
-    n_scales
-        Number of scales.
-
-    Returns
-    -------
-    list of Tensor
-        ``n_scales + 1`` real images ``(b, c, h / 2**k, w / 2**k)``.
-    """
-    coeffs = type(coeffs)(coeffs)
-    low = coeffs["residual_lowpass"]
-    coeffs["residual_lowpass"] = low - low.mean((-2, -1), keepdim=True)
-    images = [pyramid.recon_pyr(coeffs, levels=["residual_lowpass"])]
-    for lev in range(n_scales - 1, -1, -1):
-        images.append(images[-1] + pyramid.recon_pyr(coeffs, levels=[lev]))
-    images = images[::-1]  # fine to coarse: images[k] holds scales >= k
-    return [images[0]] + [fourier_shrink(img, 2 ** k) * 4 ** k for k, img in enumerate(images[1:], 1)]
-
-
-def fourier_shrink(x: Tensor, factor: int) -> Tensor:
-    """Downsample a real image by ``factor`` in the Fourier domain (plenoptic's ``shrink``).
-
-    The centred ``(h / factor, w / factor)`` block of the spectrum is kept; the Nyquist row
-    and column of the small grid average the big spectrum at ``-n/2`` and ``+n/2``; the
-    result is divided by ``factor ** 2`` (the mean is kept).
-
-    Raises
-    ------
-    ValueError
-        ``factor <= 1`` or sizes not divisible by ``factor``.
-    """
-    h, w = x.shape[-2:]
-    if factor <= 1 or h % factor or w % factor:
-        raise ValueError(f"factor must be > 1 and divide the image size {h}x{w}, got {factor}")
-    mh, mw = h // factor, w // factor
-    spec = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)) / factor ** 2
-    y1, y2 = int(np.ceil(h / 2 + 1 - mh / 2)), int(np.ceil(h / 2 + mh / 2))
-    x1, x2 = int(np.ceil(w / 2 + 1 - mw / 2)), int(np.ceil(w / 2 + mw / 2))
-    small = spec.new_zeros(*spec.shape[:-2], mh, mw)
-    small[..., 1:, 1:] = spec[..., y1:y2, x1:x2]
-    small[..., 0, 1:] = (spec[..., y1 - 1, x1:x2] + spec[..., y2, x1:x2]) / 2
-    small[..., 1:, 0] = (spec[..., y1:y2, x1 - 1] + spec[..., y1:y2, x2]) / 2
-    small[..., 0, 0] = (spec[..., y1 - 1, x1 - 1] + spec[..., y1 - 1, x2] + spec[..., y2, x1 - 1]
-                        + spec[..., y2, x2]) / 4
-    return torch.fft.ifft2(torch.fft.ifftshift(small, dim=(-2, -1))).real
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 returns (plenoptic 1.4's layout, also readable with plenoptic 1.1's
 ``(scale, orientation)`` keys); :func:`bands_by_orientation` and
 :func:`bands_by_scale` convert between the two layouts; :func:`steering_weights`
-gives the weights that steer derivative-filter bands to other angles.
+gives the weights that steer derivative-filter bands to other angles;
+:func:`pyr_to_tensor` / :func:`tensor_to_pyr` pack a non-downsampled pyramid into one
+tensor and back (plenoptic's ``convert_pyr_to_tensor`` / ``convert_tensor_to_pyr``).
 """
 
 from __future__ import annotations
@@ -157,3 +159,85 @@ def steering_weights(num_orientations: int, angles: Sequence[float] | Tensor,
         cols += [np.ones_like(angles)] if h == 0 else [np.cos(h * angles), np.sin(h * angles)]
     weights = np.stack(cols, 1) @ to_harmonics
     return torch.as_tensor(weights.T.copy())
+
+
+_RESIDUALS = ("residual_highpass", "residual_lowpass")
+
+
+def pyr_to_tensor(pyr_coeffs: dict, split_complex: bool = False) -> tuple[Tensor, tuple]:
+    """Stack the coefficients of a ``downsample=False`` pyramid into one 4-D tensor.
+
+    :meth:`SteerablePyramidFreq.convert_pyr_to_tensor
+    <difflens.simulate.SteerablePyramidFreq.convert_pyr_to_tensor>` (plenoptic's), which
+    documents the arguments and the result; :func:`tensor_to_pyr` undoes it.
+
+    Raises
+    ------
+    RuntimeError
+        Bands of different sizes (a downsampled pyramid), or ``split_complex`` on real bands.
+    """
+    keys = list(pyr_coeffs.keys())
+    values = [pyr_coeffs[k] for k in keys]
+    num_channels = values[0].size(1)
+    pack_info = [v.shape[2:-2] for v in values]
+    try:
+        packed = torch.cat([v.reshape(*v.shape[:2], -1, *v.shape[-2:]) for v in values], 2)
+    except RuntimeError:
+        raise RuntimeError("feature maps could not be concatenated into tensor. Check that you "
+                           "are using coefficients that are not downsampled across scales. This "
+                           "is done with the 'downsample=False' argument for the pyramid")
+    split_info: list | bool = split_complex
+    if split_complex and not all(isinstance(k, str) for k in keys):
+        start = 1 if "residual_highpass" in keys else 0
+        stop = packed.shape[2] - (1 if "residual_lowpass" in keys else 0)
+        bands = packed[:, :, start:stop]
+        if not bands.is_complex():
+            raise RuntimeError("split_complex=True but coefficient tensors are real-valued! Either "
+                               "set split_complex=False or regenerate the coefficients with a "
+                               "complex pyramid.")
+        separated = torch.stack([bands.real, bands.imag], 3).flatten(2, 3)
+        pieces = []
+        if "residual_highpass" in keys:
+            pieces.append(packed[:, :, :1].real)
+        pieces.append(separated)
+        if "residual_lowpass" in keys:
+            pieces.append(packed[:, :, -1:].real)
+        split_info = [torch.Size([]) if p is not separated else torch.Size([p.shape[2]])
+                      for p in pieces]
+        packed = torch.cat(pieces, 2)
+    b, c, k, h, w = packed.shape
+    return packed.reshape(b, c * k, h, w), (num_channels, keys, pack_info, split_info)
+
+
+def tensor_to_pyr(pyr_tensor: Tensor, num_channels: int, pyr_keys: list, pack_info: list,
+                  split_complex_pack_info: list | bool) -> PyramidCoefficients:
+    """Undo :func:`pyr_to_tensor` (plenoptic's ``convert_tensor_to_pyr``); residuals come back real."""
+    b, _, h, w = pyr_tensor.shape
+    unpacked = pyr_tensor.reshape(b, num_channels, -1, h, w)
+    if not isinstance(split_complex_pack_info, bool):
+        parts = _unpack(unpacked, split_complex_pack_info)
+        complex_info = list(pack_info)
+        i_bands = 0
+        if "residual_highpass" in pyr_keys:
+            i_bands, complex_info = 1, complex_info[1:]
+        if "residual_lowpass" in pyr_keys:
+            complex_info = complex_info[:-1]
+        pairs = parts[i_bands]
+        pairs = pairs.reshape(b, num_channels, -1, 2, h, w).movedim(3, -1).contiguous()
+        bands = _unpack(torch.view_as_complex(pairs), complex_info)
+        coeffs = ([parts[0]] if "residual_highpass" in pyr_keys else []) + bands
+        if "residual_lowpass" in pyr_keys:
+            coeffs.append(parts[-1])
+    else:
+        coeffs = _unpack(unpacked, pack_info)
+    out = PyramidCoefficients(zip(pyr_keys, coeffs))
+    for k in _RESIDUALS:
+        if k in out:
+            out[k] = out[k].real
+    return out
+
+
+def _unpack(t: Tensor, shapes: Sequence[torch.Size]) -> list[Tensor]:
+    sizes = [int(np.prod(s)) if len(s) else 1 for s in shapes]
+    chunks = t.split(sizes, dim=2)
+    return [c.reshape(*c.shape[:2], *s, *c.shape[-2:]) for c, s in zip(chunks, shapes)]

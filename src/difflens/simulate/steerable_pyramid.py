@@ -15,16 +15,17 @@ residuals are ``(batch, channel, height, width)`` tensors, each scale a
 ``(scale, orientation)`` keys read single bands: ``coeffs[(1, 2)]`` is
 ``coeffs[1][:, :, 2]`` (see :class:`PyramidCoefficients`).
 
-All masks are computed once at construction and kept as buffers in
-"unshifted" FFT order (DC at index 0), so no ``fftshift`` runs per call and
-``.to(device)`` / ``.to(torch.float64)`` move them.
+All masks are computed once at construction (:mod:`.steerable_pyramid_masks`) and
+kept as buffers in "unshifted" FFT order (DC at index 0), so no ``fftshift`` runs per
+call and ``.to(device)`` / ``.to(torch.float64)`` move them; each scale's band mask,
+with the band constant folded in, is built on first use and kept until the next move.
+The coefficient layouts and the tensor packing are in :mod:`.pyramid_coefficients`.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Literal
 
@@ -38,73 +39,16 @@ from .pyramid_coefficients import (  # noqa: F401  (bands_by_*: part of this mod
     PyramidCoefficients,
     bands_by_orientation,
     bands_by_scale,
+    pyr_to_tensor,
     steering_weights,
+    tensor_to_pyr,
 )
+from .steerable_pyramid_masks import LevelMasks, pyramid_masks
 
 ScaleKey = int | Literal["residual_lowpass", "residual_highpass"]
 
+
 _RESIDUALS = ("residual_highpass", "residual_lowpass")
-
-
-# ----------------------------------------------------------------------------------------------
-# mask construction (numpy, float64, once per pyramid)
-
-def _radial_table(width: float) -> tuple[np.ndarray, np.ndarray]:
-    """Raised-cosine lookup table in log2-frequency: ``(x, cos(..)**2)``, flat beyond its ends."""
-    n = 256
-    x = np.pi * np.arange(-n - 1, 2) / (2 * n)
-    y = np.cos(x) ** 2
-    y[0], y[-1] = y[1], y[-2]
-    x = -width / 2.0 + (2.0 * width / np.pi) * (x + np.pi / 4)
-    return x, y
-
-
-def _interp_uniform(x: np.ndarray, x0: float, dx: float, table: np.ndarray) -> np.ndarray:
-    """``np.interp(x, x0 + dx * arange(len(table)), table)``, without the binary search.
-
-    Piecewise-linear through the table, constant beyond its ends.
-    """
-    t = (x - x0) / dx
-    i = np.clip(np.floor(t), 0, table.size - 2).astype(np.intp)
-    frac = np.clip(t - i, 0.0, 1.0)
-    lo = table[i]
-    return lo + frac * (table[i + 1] - lo)
-
-
-def _polar_grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Angle and log2-radius of the centred frequency grid of an ``shape`` image (in [-1, 1))."""
-    h, w = shape
-    xs = np.linspace(-1.0, 1.0, w + 1)[:-1]
-    ys = np.linspace(-1.0, 1.0, h + 1)[:-1]
-    xx, yy = np.meshgrid(xs, ys)
-    angle = np.arctan2(yy, xx)
-    radius = np.sqrt(xx ** 2 + yy ** 2)
-    ch, cw = (math.ceil((s + 0.5) / 2) - 1 for s in shape)
-    radius[ch, cw] = radius[ch, cw - 1]  # avoid log(0) at DC: the value next to it
-    return angle, np.log2(radius)
-
-
-def _crop_box(dims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (exclusive) of the centred half-size block of a centred spectrum."""
-    ctr = np.ceil((dims + 0.5) / 2).astype(int)
-    lodims = np.ceil((dims - 0.5) / 2).astype(int)
-    loctr = np.ceil((lodims + 0.5) / 2).astype(int)
-    start = ctr - loctr
-    return start, start + lodims
-
-
-def _unshifted_crop_index(n_big: int, start: int, n_small: int) -> np.ndarray:
-    """Indices into an unshifted length-``n_big`` spectrum giving the unshifted centred crop.
-
-    The centred crop ``fftshift(U)[start:start + n_small]``, ifftshifted again, equals
-    ``U[index]``.
-    """
-    b = np.arange(n_small)
-    return (start + (b + n_small // 2) % n_small - n_big // 2) % n_big
-
-
-def _ifftshift2(a: np.ndarray) -> np.ndarray:
-    return np.fft.ifftshift(a, axes=(-2, -1))
 
 
 class SteerablePyramidFreq(nn.Module):
@@ -237,65 +181,50 @@ class SteerablePyramidFreq(nn.Module):
 
     # ------------------------------------------------------------------ masks
     def _build_masks(self) -> None:
-        xr, yr = _radial_table(self.twidth)
-        hi_table = np.sqrt(yr)                      # highpass profile
-        lo_table = np.sqrt(1.0 - hi_table ** 2)     # its power complement
-        lut = 1024
-        xc = np.pi * np.arange(-(2 * lut + 1), lut + 2) / lut
-        xc0, dxc = xc[0], np.pi / lut
-        xr0, dxr = xr[0], (xr[-1] - xr[0]) / (xr.size - 1)
-        n_or = self.num_orientations
-        const = (2.0 ** (2 * self.order)) * (math.factorial(self.order) ** 2) / (
-            n_or * math.factorial(2 * self.order))
-        cos_n = np.sqrt(const) * np.cos(xc) ** self.order
-        if self.is_complex:
-            wrapped = (xc + np.pi) % (2 * np.pi) - np.pi
-            ang_fwd, ang_rec = 2.0 * cos_n * (np.abs(wrapped) < np.pi / 2), cos_n
-        else:
-            ang_fwd = ang_rec = cos_n
-
-        angle, log_rad = _polar_grid(self.image_shape)
-        self.register_buffer("lo0mask", torch.as_tensor(_ifftshift2(_interp_uniform(log_rad, xr0, dxr, lo_table))))
-        self.register_buffer("hi0mask", torch.as_tensor(_ifftshift2(_interp_uniform(log_rad, xr0, dxr, hi_table))))
-
-        dims = np.array(self.image_shape)
+        masks = pyramid_masks(self.image_shape, self.num_scales, self.order, self.twidth, self.is_complex,
+                              self.downsample)
+        self.register_buffer("lo0mask", torch.as_tensor(masks.lo0mask))
+        self.register_buffer("hi0mask", torch.as_tensor(masks.hi0mask))
         self._crop_index: list[tuple[Tensor, Tensor] | None] = []
-        self.pyr_size = OrderedDict([("residual_highpass", self.image_shape)])
-        for i in range(self.num_scales):
-            xr0 = xr0 - 1.0  # one octave down
-            self.pyr_size[i] = tuple(int(d) for d in dims)
-            himask = _interp_uniform(log_rad, xr0, dxr, hi_table)
-            fwd = np.stack([_interp_uniform(angle, xc0 + np.pi * b / n_or, dxc, ang_fwd)
-                            for b in range(n_or)])
-            rec = fwd if ang_rec is ang_fwd else np.stack(
-                [_interp_uniform(angle, xc0 + np.pi * b / n_or, dxc, ang_rec) for b in range(n_or)])
-            self.register_buffer(f"_himasks_scale_{i}", torch.as_tensor(_ifftshift2(himask)))
-            self.register_buffer(f"_anglemasks_scale_{i}", torch.as_tensor(_ifftshift2(fwd)))
-            self.register_buffer(f"_anglemasks_recon_scale_{i}", torch.as_tensor(_ifftshift2(rec)))
-            if self.downsample:
-                start, end = _crop_box(dims)
-                small = end - start
-                rows = _unshifted_crop_index(int(dims[0]), int(start[0]), int(small[0]))
-                cols = _unshifted_crop_index(int(dims[1]), int(start[1]), int(small[1]))
-                self._crop_index.append((torch.as_tensor(rows), torch.as_tensor(cols)))
-                log_rad = log_rad[start[0]:end[0], start[1]:end[1]]
-                angle = angle[start[0]:end[0], start[1]:end[1]]
-                dims = small
-            else:
-                self._crop_index.append(None)
-            self.register_buffer(f"_lomasks_scale_{i}",
-                                 torch.as_tensor(_ifftshift2(_interp_uniform(log_rad, xr0, dxr, lo_table))))
-        self.pyr_size["residual_lowpass"] = tuple(int(d) for d in dims)
+        for i, level in enumerate(masks.levels):
+            self.register_buffer(f"_himasks_scale_{i}", torch.as_tensor(level.himask))
+            self.register_buffer(f"_anglemasks_scale_{i}", torch.as_tensor(level.anglemask))
+            self.register_buffer(f"_anglemasks_recon_scale_{i}", torch.as_tensor(level.anglemask_recon))
+            self.register_buffer(f"_lomasks_scale_{i}", torch.as_tensor(level.lomask))
+            self._crop_index.append(None if level.crop_rows is None else
+                                    (torch.as_tensor(level.crop_rows), torch.as_tensor(level.crop_cols)))
+        self.pyr_size = masks.sizes
 
     def _apply(self, fn, *args, **kwargs):  # keep the crop indices on the masks' device
         super()._apply(fn, *args, **kwargs)
         self.__dict__.pop("_gain_cache", None)
+        self.__dict__.pop("_band_mask_cache", None)
         device = self.lo0mask.device
         self._crop_index = [None if ix is None else (ix[0].to(device), ix[1].to(device))
                             for ix in self._crop_index]
         return self
 
     # ------------------------------------------------------------------ helpers
+    def level_masks(self, i: int) -> LevelMasks:
+        """The masks of scale ``i`` in unshifted FFT order, and the crop to the next grid.
+
+        Parameters
+        ----------
+        i
+            Scale, ``0 .. num_scales - 1``.
+
+        Returns
+        -------
+        LevelMasks
+            ``himask`` ``(H_i, W_i)``, ``anglemask`` ``(num_orientations, H_i, W_i)`` (the
+            forward's), ``lomask`` (on the next grid), and ``crop_rows`` / ``crop_cols``: the
+            indices of the next grid in this one (``None`` without downsampling).
+        """
+        himask, angmask, _, lomask = self._masks(i)
+        index = self._crop_index[i]
+        rows, cols = (None, None) if index is None else index
+        return LevelMasks(himask, angmask, lomask, rows, cols)
+
     def _masks(self, i: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return (getattr(self, f"_himasks_scale_{i}"), getattr(self, f"_anglemasks_scale_{i}"),
                 getattr(self, f"_anglemasks_recon_scale_{i}"), getattr(self, f"_lomasks_scale_{i}"))
@@ -339,6 +268,29 @@ class SteerablePyramidFreq(nn.Module):
         out = spectrum.new_zeros(*spectrum.shape[:-2], *big_shape)
         out[..., index[0][:, None], index[1][None, :]] = spectrum
         return out
+
+    def _band_mask(self, i: int) -> Tensor:
+        """Scale ``i``'s forward mask with the band constant folded in, built once per dtype and device.
+
+        ``angmask * himask`` times ``(-i)**order``: a sign, and for odd orders a factor ``-i``
+        (folded in for the half-spectrum real and the complex pyramid; the full-spectrum real
+        pyramid takes the imaginary part instead), and the complex tight frame's
+        ``1/sqrt(2)``. Multiplying by ``-i`` and signs is exact, so the values are the same as
+        applying them to the bands.
+        """
+        himask, angmask = self._masks(i)[:2]
+        # the buffers' identity and version: load_state_dict (an in-place copy) rebuilds it too
+        version = (himask.data_ptr(), himask._version, angmask.data_ptr(), angmask._version)
+        cache = self.__dict__.setdefault("_band_mask_cache", {})
+        if i not in cache or cache[i][0] != version:
+            sign = 1.0 if self.order % 4 in (0, 1) else -1.0
+            mask = self._cut(angmask) * (self._cut(himask) * sign)
+            if self.order % 2 == 1 and (self._half_spectrum or self.is_complex):
+                mask = mask * -1j
+            if self.is_complex and self.tight_frame:
+                mask = mask / math.sqrt(2)
+            cache[i] = (version, mask)
+        return cache[i][1]
 
     def _check_input(self, image: Tensor) -> None:
         check_image(image, "image", ndim=4)
@@ -397,26 +349,17 @@ class SteerablePyramidFreq(nn.Module):
         if "residual_highpass" in scales:
             out["residual_highpass"] = self._to_space(spectrum * self._cut(self.hi0mask), self.image_shape)
         low = spectrum * self._cut(self.lo0mask)
-        # the band constant (-i)**order: a sign and, for odd orders, a factor -i
-        sign = 1.0 if self.order % 4 in (0, 1) else -1.0
         odd = self.order % 2 == 1
         for i in range(self.num_scales):
-            himask, angmask, _, lomask = self._masks(i)
+            lomask = self._masks(i)[3]
             if i in scales:
-                mask = self._cut(angmask) * (self._cut(himask) * sign)
+                mask = self._band_mask(i)
                 if half:  # real bands from the half spectrum: irfft2 of (-i)**order * low * mask
-                    out[i] = torch.fft.irfft2(low.unsqueeze(2) * (mask * -1j if odd else mask),
-                                              s=self.pyr_size[i], norm=norm)
+                    out[i] = torch.fft.irfft2(low.unsqueeze(2) * mask, s=self.pyr_size[i], norm=norm)
                 elif not self.is_complex:
                     band = torch.fft.ifft2(low.unsqueeze(2) * mask, norm=norm)
                     out[i] = band.imag if odd else band.real  # Re((-i) * z) = Im(z)
                 else:
-                    # fold (-i) and the tight frame's 1/sqrt(2) into the small mask: one pass
-                    # over the bands fewer (multiplying by -i is exact, so the values are too)
-                    if odd:
-                        mask = mask * (-1j)
-                    if self.tight_frame:
-                        mask = mask / math.sqrt(2)
                     out[i] = torch.fft.ifft2(low.unsqueeze(2) * mask, norm=norm)
             if self.downsample:
                 low = self._crop(low, i) * self._cut(lomask)
@@ -629,37 +572,7 @@ class SteerablePyramidFreq(nn.Module):
         RuntimeError
             Bands of different sizes (a downsampled pyramid), or ``split_complex`` on real bands.
         """
-        keys = list(pyr_coeffs.keys())
-        values = [pyr_coeffs[k] for k in keys]
-        num_channels = values[0].size(1)
-        pack_info = [v.shape[2:-2] for v in values]
-        try:
-            packed = torch.cat([v.reshape(*v.shape[:2], -1, *v.shape[-2:]) for v in values], 2)
-        except RuntimeError:
-            raise RuntimeError("feature maps could not be concatenated into tensor. Check that you "
-                               "are using coefficients that are not downsampled across scales. This "
-                               "is done with the 'downsample=False' argument for the pyramid")
-        split_info: list | bool = split_complex
-        if split_complex and not all(isinstance(k, str) for k in keys):
-            start = 1 if "residual_highpass" in keys else 0
-            stop = packed.shape[2] - (1 if "residual_lowpass" in keys else 0)
-            bands = packed[:, :, start:stop]
-            if not bands.is_complex():
-                raise RuntimeError("split_complex=True but coefficient tensors are real-valued! Either "
-                                   "set split_complex=False or regenerate the coefficients with a "
-                                   "complex pyramid.")
-            separated = torch.stack([bands.real, bands.imag], 3).flatten(2, 3)
-            pieces = []
-            if "residual_highpass" in keys:
-                pieces.append(packed[:, :, :1].real)
-            pieces.append(separated)
-            if "residual_lowpass" in keys:
-                pieces.append(packed[:, :, -1:].real)
-            split_info = [torch.Size([]) if p is not separated else torch.Size([p.shape[2]])
-                          for p in pieces]
-            packed = torch.cat(pieces, 2)
-        b, c, k, h, w = packed.shape
-        return packed.reshape(b, c * k, h, w), (num_channels, keys, pack_info, split_info)
+        return pyr_to_tensor(pyr_coeffs, split_complex)
 
     @staticmethod
     def convert_tensor_to_pyr(pyr_tensor: Tensor, num_channels: int, pyr_keys: list,
@@ -678,32 +591,4 @@ class SteerablePyramidFreq(nn.Module):
         PyramidCoefficients
             The coefficients as :meth:`forward` returns them (residuals real).
         """
-        b, _, h, w = pyr_tensor.shape
-        unpacked = pyr_tensor.reshape(b, num_channels, -1, h, w)
-        if not isinstance(split_complex_pack_info, bool):
-            parts = _unpack(unpacked, split_complex_pack_info)
-            complex_info = list(pack_info)
-            i_bands = 0
-            if "residual_highpass" in pyr_keys:
-                i_bands, complex_info = 1, complex_info[1:]
-            if "residual_lowpass" in pyr_keys:
-                complex_info = complex_info[:-1]
-            pairs = parts[i_bands]
-            pairs = pairs.reshape(b, num_channels, -1, 2, h, w).movedim(3, -1).contiguous()
-            bands = _unpack(torch.view_as_complex(pairs), complex_info)
-            coeffs = ([parts[0]] if "residual_highpass" in pyr_keys else []) + bands
-            if "residual_lowpass" in pyr_keys:
-                coeffs.append(parts[-1])
-        else:
-            coeffs = _unpack(unpacked, pack_info)
-        out = PyramidCoefficients(zip(pyr_keys, coeffs))
-        for k in _RESIDUALS:
-            if k in out:
-                out[k] = out[k].real
-        return out
-
-
-def _unpack(t: Tensor, shapes: Sequence[torch.Size]) -> list[Tensor]:
-    sizes = [int(np.prod(s)) if len(s) else 1 for s in shapes]
-    chunks = t.split(sizes, dim=2)
-    return [c.reshape(*c.shape[:2], *s, *c.shape[-2:]) for c, s in zip(chunks, shapes)]
+        return tensor_to_pyr(pyr_tensor, num_channels, pyr_keys, pack_info, split_complex_pack_info)
