@@ -25,7 +25,7 @@ import torch
 
 #: 4D-Var on Lorenz-63 (not in DAPPER's suggested tuning): window in cycles, background scale, outer loops,
 #: which observations of the window enter the cost (see ``difflens.assim.Var4D``); ``--var4d`` overrides them.
-VAR4D_L63 = dict(lag=15, xB=0.005, outer=1, observations="all")  # tuned on truth seeds 1100+ (docs/assim.md)
+VAR4D_L63 = dict(lag=15, xB=0.005, outer=2, observations="all")  # tuned on truth seeds 1100+ (docs/assim.md)
 
 L63 = {  # name: (DAPPER method, difflens method from (B,), DAPPER's published RMSE)
     "enkf_sqrt_n10": (lambda da: da.EnKF("Sqrt", N=10, infl=1.02, rot=True),
