@@ -23,8 +23,9 @@ import time
 import numpy as np
 import torch
 
-#: 4D-Var on Lorenz-63 (not in DAPPER's suggested tuning): window in cycles and background scale.
-VAR4D_L63 = dict(lag=4, xB=0.02)
+#: 4D-Var on Lorenz-63 (not in DAPPER's suggested tuning): window in cycles, background scale, outer loops,
+#: which observations of the window enter the cost (see ``difflens.assim.Var4D``); ``--var4d`` overrides them.
+VAR4D_L63 = dict(lag=15, xB=0.005, outer=2, observations="all")  # tuned on truth seeds 1100+ (docs/assim.md)
 
 L63 = {  # name: (DAPPER method, difflens method from (B,), DAPPER's published RMSE)
     "enkf_sqrt_n10": (lambda da: da.EnKF("Sqrt", N=10, infl=1.02, rot=True),
@@ -38,12 +39,19 @@ L63 = {  # name: (DAPPER method, difflens method from (B,), DAPPER's published R
                 lambda A, B: A.ParticleFilter(100, 2.4, 0.3), 0.38),
     "pf_n800": (lambda da: da.PartFilt(N=800, reg=0.9, NER=0.2),
                 lambda A, B: A.ParticleFilter(800, 0.9, 0.2), 0.28),
+    # the same with difflens's lost-track rescue (DAPPER's PartFilt has none): see ParticleFilter's rescue_tail
+    "pf_n800_rescue": (lambda da: da.PartFilt(N=800, reg=0.9, NER=0.2),
+                       lambda A, B: A.ParticleFilter(800, 0.9, 0.2, rescue_tail=1e-6), 0.28),
+    "pf_n100_rescue": (lambda da: da.PartFilt(N=100, reg=2.4, NER=0.3),
+                       lambda A, B: A.ParticleFilter(100, 2.4, 0.3, rescue_tail=1e-6), 0.38),
     "var3d": (lambda da: da.Var3D(xB=0.1), lambda A, B: A.Var3D(B, 0.1), 1.04),
     "extkf": (lambda da: da.ExtKF(infl=180), lambda A, B: A.ExtKF(180.0), 0.92),
     "ienks_n10": (lambda da: da.iEnKS("Sqrt", N=10, infl=1.02, rot=True),
                   lambda A, B: A.IEnKS(10, lag=1, n_iter=10, infl=1.02, rot=True), 0.31),
+    # DAPPER's Var4D is its "newest" scheme (each observation enters one window), Gauss-Newton, nIter=10
     "var4d": (lambda da: da.Var4D(Lag=VAR4D_L63["lag"], xB=VAR4D_L63["xB"]),
-              lambda A, B: A.Var4D(B, VAR4D_L63["xB"], VAR4D_L63["lag"]), 0.35),
+              lambda A, B: A.Var4D(B, VAR4D_L63["xB"], VAR4D_L63["lag"], outer=VAR4D_L63["outer"],
+                                   observations=VAR4D_L63["observations"]), 0.35),
 }
 L96 = {
     "var3d": (lambda da: da.Var3D(xB=0.02), lambda A, B: A.Var3D(B, 0.02), 0.41),
@@ -55,11 +63,39 @@ L96 = {
 }
 
 
+class _ObsAtTime:
+    """DAPPER 1.7.1's ``Var4D`` calls ``HMM.Obs(ko)(ko)`` where ``HMM.Obs(ko)`` is meant (an ``IndexError``): an
+    operator that returns itself when called with an integer time and observes when called with states."""
+
+    def __init__(self, op):
+        self.op = op
+
+    def __call__(self, arg):
+        return self.op if isinstance(arg, (int, np.integer)) else self.op(arg)
+
+    def __getattr__(self, name):
+        return getattr(self.op, name)
+
+
+class _ObsShim:
+    def __init__(self, obs):
+        self.obs = obs
+
+    def __call__(self, ko):
+        return _ObsAtTime(self.obs(ko))
+
+    def __getattr__(self, name):
+        return getattr(self.obs, name)
+
+
 def dapper_run(make, HMM, xx, yy, seed):
     import dapper as dpr
     import dapper.da_methods as da
 
     xp = make(da)
+    if type(xp).__name__ == "Var4D":  # work around DAPPER 1.7.1's Obs(ko)(ko) (only in this run's copy)
+        HMM = HMM.copy()
+        HMM.Obs = _ObsShim(HMM.Obs)
     dpr.set_seed(seed)
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         t0 = time.perf_counter()
@@ -82,7 +118,15 @@ def main() -> None:
     p.add_argument("--methods", default=None, help="comma-separated; default all of the setup's")
     p.add_argument("--no-dapper", action="store_true", help="difflens only (tuning)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs of each method on the same truths with different filter seeds (repeat 0: the default seeds)")
+    p.add_argument("--var4d", default=None, help="4D-Var settings, e.g. lag=8,xB=0.01,outer=2,observations=all")
     a = p.parse_args()
+    if a.var4d:
+        for kv in a.var4d.split(","):
+            k, v = kv.split("=")
+            VAR4D_L63[k] = v if k == "observations" else (int(v) if k in ("lag", "outer") else float(v))
+        print(f"4D-Var settings: {VAR4D_L63}")
     torch.set_num_threads(a.threads)
     if a.setup == "l63":
         from dapper.mods.Lorenz63.sakov2012 import HMM as DHMM
@@ -116,33 +160,47 @@ def main() -> None:
     names = list(table) if a.methods is None else a.methods.split(",")
     for name in names:
         d_make, f_make, published = table[name]
-        d_rmse, d_sec = [], 0.0
-        if not a.no_dapper:
-            try:
-                for s in range(a.seeds):
-                    r, sec = dapper_run(d_make, dh, fulls[s], yys[s], 2000 + a.first_seed + s)
-                    d_rmse.append(r)
-                    d_sec += sec
-            except Exception as err:  # DAPPER 1.7.1's Var4D calls Obs(ko)(ko) and fails with an IndexError
-                print(f"{name:18s} DAPPER fails: {type(err).__name__}: {err}", flush=True)
-                d_rmse, d_sec = [], 0.0
-        method = f_make(A, B)
-        if isinstance(method, A.Var4D):
-            res = method.run(hmm, truth, y)
-        else:
-            res = A.run_filter(method, hmm, truth, y, torch.Generator().manual_seed(3 + a.first_seed))
-        fm, fh = A.confidence_interval(res.rmse_a)
-        if d_rmse:
-            dm, dh_ = A.confidence_interval(d_rmse)
-            dap = f"{dm:9.3f} ± {dh_:.3f}"
-            ratio = f"{d_sec / res.seconds:8.1f}"
-        else:
-            dap, ratio = f"{'-':>16s}", f"{'-':>8s}"
-        print(f"{name:18s} {dap} {fm:9.3f} ± {fh:.3f} {published:9.2f} {d_sec:9.1f} {res.seconds:10.1f} {ratio}",
-              flush=True)
-        print(f"{'':18s} difflens per seed: {np.round(res.rmse_a.numpy(), 3).tolist()}"
-              + (f"; DAPPER: {np.round(d_rmse, 3).tolist()}" if d_rmse else ""), flush=True)
-
+        d_all, f_all = [], []
+        for rep in range(a.repeats):
+            off = 10000 * rep  # repeat 0: DAPPER seeds 2000 + first_seed + i, difflens generator 3 + first_seed
+            d_rmse, d_sec = [], 0.0
+            if not a.no_dapper:
+                try:
+                    for s in range(a.seeds):
+                        r, sec = dapper_run(d_make, dh, fulls[s], yys[s], 2000 + a.first_seed + s + off)
+                        d_rmse.append(r)
+                        d_sec += sec
+                except Exception as err:
+                    print(f"{name:18s} DAPPER fails: {type(err).__name__}: {err}", flush=True)
+                    d_rmse, d_sec = [], 0.0
+            method = f_make(A, B)
+            if isinstance(method, A.Var4D):
+                res = method.run(hmm, truth, y)
+            else:
+                res = A.run_filter(method, hmm, truth, y, torch.Generator().manual_seed(3 + a.first_seed + off))
+            fm, fh = A.confidence_interval(res.rmse_a)
+            if d_rmse:
+                dm, dh_ = A.confidence_interval(d_rmse)
+                dap = f"{dm:9.3f} ± {dh_:.3f}"
+                ratio = f"{d_sec / res.seconds:8.1f}"
+            else:
+                dap, ratio = f"{'-':>16s}", f"{'-':>8s}"
+            tag = name if a.repeats == 1 else f"{name} r{rep}"
+            print(f"{tag:18s} {dap} {fm:9.3f} ± {fh:.3f} {published:9.2f} {d_sec:9.1f} {res.seconds:10.1f} {ratio}",
+                  flush=True)
+            if getattr(method, "rescued", None):
+                print(f"{'':18s} rescued (cycle, experiment): {method.rescued}", flush=True)
+            print(f"{'':18s} difflens per seed: {np.round(res.rmse_a.numpy(), 3).tolist()}"
+                  + (f"; DAPPER: {np.round(d_rmse, 3).tolist()}" if d_rmse else ""), flush=True)
+            d_all += d_rmse
+            f_all += res.rmse_a.tolist()
+        if a.repeats > 1:
+            fm, fh = A.confidence_interval(f_all)
+            line = f"{name + ' all':18s} difflens {fm:.3f} ± {fh:.3f} over {len(f_all)} runs"
+            if d_all:
+                dm, dh_ = A.confidence_interval(d_all)
+                line += f"; DAPPER {dm:.3f} ± {dh_:.3f} over {len(d_all)} runs"
+            print(line, flush=True)
 
 if __name__ == "__main__":
     main()

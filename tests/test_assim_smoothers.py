@@ -132,3 +132,32 @@ def test_particle_weights_on_one_particle_fall_back_to_the_equal_weight_jitter()
     assert torch.isfinite(after).all()
     assert float(after.std(0).min()) > 0.5                                    # every copy was jittered
     assert not bool((after == E[0, 7]).all(-1).any())
+
+
+def test_chi2_quantile_matches_closed_forms():
+    from difflens.assim.filters import chi2_quantile
+
+    for q in (0.5, 0.95, 1 - 1e-6):
+        assert abs(chi2_quantile(q, 2) - (-2 * math.log(1 - q))) < 1e-9          # 2 dof: exponential law
+    assert abs(chi2_quantile(0.95, 3) - 7.814727903251178) < 1e-9
+
+
+def test_particle_filter_rescue_recovers_a_cloud_that_missed_the_truth():
+    """A cloud started 15 units away with a tiny spread: the bootstrap PF stays lost (no model noise), the rescue
+    names the cycle and experiment, replaces the cloud by the inflated EnKF analysis, and the filter then tracks."""
+    import dataclasses
+
+    hmm = lorenz63_sakov2012(40, burn_in=20)
+    data = simulate(hmm, 2, torch.Generator().manual_seed(0))
+    off = dataclasses.replace(hmm, x0_mean=hmm.x0_mean + torch.tensor([15.0, 15.0, 0.0]), x0_cov=0.01 * torch.eye(3))
+    rmse = {}
+    for tail in (None, 1e-6):
+        pf = ParticleFilter(200, 0.9, 0.2, rescue_tail=tail)
+        rmse[tail] = run_filter(pf, hmm, data.truth, data.obs, torch.Generator().manual_seed(1), model=off).rmse_a
+        if tail is None:
+            assert pf.rescued == []
+        else:
+            assert (0, 0) in pf.rescued and (0, 1) in pf.rescued
+    assert float(rmse[1e-6].max()) < 1.5 < float(rmse[None].min())
+    with pytest.raises(ValueError, match="rescue_tail"):
+        ParticleFilter(100, rescue_tail=1.0)

@@ -369,13 +369,34 @@ class ParticleFilter:
     if a single particle holds all the weight), ``h = N^(-1 / (D + 4))`` (Scott's
     rule, DAPPER's ``auto_bandw``).
 
+    Without model noise a bootstrap particle filter cannot come back once its
+    cloud has missed the truth: every particle then sits where the observation
+    is implausible, the weights fall on one of them, and resampling and jitter
+    only move the cloud around that wrong particle (on Lorenz-63 with N = 800,
+    about one 1,000-cycle run in ten does this and stays on the wrong wing).
+    ``rescue_tail`` (off by default, i.e. DAPPER's ``PartFilt``) detects it: an
+    experiment whose *best* particle has a whitened innovation
+    ``|R^(-1/2) (y - H x_i)|^2`` beyond the ``1 - rescue_tail`` quantile of the
+    chi-square law with ``p`` degrees of freedom is declared lost
+    (``self.rescued`` lists ``(cycle, experiment)``), and its particles are
+    replaced by a perturbed-observation EnKF analysis of the forecast cloud,
+    with the cloud's anomalies inflated so that its spread covers the mean
+    innovation (``alpha = max(1, (|dy|^2 - p) / tr(Y Y^T / (N - 1)))`` in whitened
+    units); the weights are then equal and the analysis is that cloud's mean.
+
     Parameters
     ----------
     N: particles. reg: jitter scale (>= 0; DAPPER's suggested 2.4 for N = 100, 0.9 for N = 800).
     NER: resampling threshold as a fraction of ``N``, in (0, 1]. jitter: ``"duplicates"`` or ``"all"``.
+    rescue_tail: ``None`` (default, off) or a probability in (0, 1), e.g. ``1e-6``: the lost-track test above.
     """
 
-    def __init__(self, N: int = 100, reg: float = 1.0, NER: float = 0.5, jitter: str = "duplicates") -> None:
+    def __init__(self, N: int = 100, reg: float = 1.0, NER: float = 0.5, jitter: str = "duplicates",
+                 rescue_tail: float | None = None) -> None:
+        if rescue_tail is not None and not 0 < float(rescue_tail) < 1:
+            raise ValueError(f"rescue_tail must be None or in (0, 1), got {rescue_tail}")
+        self.rescue_tail = None if rescue_tail is None else float(rescue_tail)
+        self.rescued: list[tuple[int | None, int]] = []
         if not 0 < float(NER) <= 1:
             raise ValueError(f"NER must be in (0, 1], got {NER}")
         if not (math.isfinite(reg) and reg >= 0):
@@ -383,7 +404,7 @@ class ParticleFilter:
         if jitter not in ("duplicates", "all"):
             raise ValueError(f"jitter must be 'duplicates' or 'all', got {jitter!r}")
         self.N, self.reg, self.NER, self.jitter = check_ensemble_size(N), float(reg), float(NER), jitter
-        self.name = f"PF N={self.N}"
+        self.name = f"PF N={self.N}" + ("" if rescue_tail is None else " rescue")
         self.cycle: int | None = None
         self.resampled = 0
 
@@ -421,6 +442,13 @@ class ParticleFilter:
                                        "particles are far from the observations (more particles or "
                                        "stronger regularisation)", self.cycle, ex)
         logw = logw - norm
+        if self.rescue_tail is not None:
+            if getattr(self, "_lost_chi2", (None, None))[0] != H.shape[0]:
+                self._lost_chi2 = (H.shape[0], chi2_quantile(1 - self.rescue_tail, H.shape[0]))
+            lost = innov.pow(2).sum(-2).amin(-1) > self._lost_chi2[1]                          # (X,)
+            if bool(lost.any()):
+                s = self._rescue(model, s, y, lost, generator)
+                logw = torch.where(lost[:, None], s.logw, logw)
         w = logw.exp()
         analysis = _weighted_moments(model.physical(s.E), w)
         X, N, D = s.E.shape
@@ -452,6 +480,46 @@ class ParticleFilter:
         E = torch.where(need[:, None, None], E_new, s.E)
         logw = torch.where(need[:, None], torch.full_like(logw, -math.log(N)), logw)
         return _Particles(E, logw, analysis)
+
+    def _rescue(self, model, s: _Particles, y: Tensor, lost: Tensor, generator: torch.Generator) -> _Particles:
+        """The lost experiments' particles replaced by an inflated perturbed-observation EnKF analysis, equal weights."""
+        ex = lost.nonzero()[:, 0]
+        self.rescued += [(self.cycle, int(e)) for e in ex]
+        H, R = model.H.to(s.E), model.R.to(s.E)
+        LR = torch.linalg.cholesky(R)
+        E = s.E[ex]                                                            # (L, N, D), equal weights
+        N, p = E.shape[-2], H.shape[0]
+        mu = E.mean(-2, keepdim=True)
+        A = E - mu
+        Yw = torch.linalg.solve_triangular(LR, (A @ H.T).transpose(-1, -2), upper=False)        # (L, p, N)
+        dyw = torch.linalg.solve_triangular(LR, (y[ex].unsqueeze(-2) - mu @ H.T).transpose(-1, -2), upper=False)
+        spread = Yw.pow(2).sum((-1, -2)) / (N - 1)
+        alpha = ((dyw.pow(2).sum((-1, -2)) - p) / spread.clamp_min(1e-300)).clamp_min(1.0)           # (L,)
+        A = A * alpha.sqrt()[:, None, None]
+        Y = A @ H.T
+        Dn = torch.randn(E.shape[0], N, p, generator=generator, dtype=E.dtype) @ LR.T
+        Dn = (Dn - Dn.mean(-2, keepdim=True)) * math.sqrt(N / (N - 1))
+        KT = torch.linalg.solve(Y.transpose(-1, -2) @ Y + (N - 1) * R, Y.transpose(-1, -2) @ A)   # (L, p, D)
+        Ea = mu + A + (y[ex].unsqueeze(-2) + Dn - mu @ H.T - Y) @ KT
+        E_all = s.E.clone()
+        E_all[ex] = Ea
+        logw = s.logw.clone()
+        logw[ex] = -math.log(N)
+        return _Particles(E_all, logw)
+
+
+def chi2_quantile(q: float, dof: int) -> float:
+    """The ``q`` quantile of the chi-square law with ``dof`` degrees of freedom (bisection on the regularised
+    incomplete gamma function; ``chi2_quantile(0.95, 3)`` is 7.8147)."""
+    a = torch.tensor(dof / 2.0, dtype=torch.float64)
+    lo, hi = 0.0, float(dof) + 20.0 * math.sqrt(2.0 * dof) + 100.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if float(torch.special.gammainc(a, torch.tensor(mid / 2.0, dtype=torch.float64))) < q:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def check_observations(model, obs: Tensor) -> Tensor:

@@ -11,9 +11,10 @@ an emulator). Two ways to minimise it:
 
 * ``incremental=True`` (default; the operational formulation, Courtier et al.
   1994, and DAPPER's Gauss-Newton ``Var4D``): ``outer`` times, run the
-  trajectory from the current ``x0`` and its tangent linear models
-  ``G_j = dM_j/dx0`` (autograd through the integrator,
-  :func:`~difflens.assim.tangent_linear`), then minimise the quadratic
+  trajectory from the current ``x0``, then the one-cycle tangent linear
+  models of all its cycles in one batched autograd pass over the cycle starts
+  (:func:`~difflens.assim.tangent_linear`, through the integrator), chained
+  into ``G_j = dM_j/dx0``, then minimise the quadratic
   incremental cost in ``dx = B^(1/2) v`` with L-BFGS on the engine
   (``.optimization``) and move ``x0 += dx``.
 * ``incremental=False``: L-BFGS on the engine directly on the nonlinear cost,
@@ -110,18 +111,26 @@ class Var4D:
 
         H = model.H.to(xb)
         xr = xb.clone()
+        n = ys.shape[1]
         for _ in range(self.outer):
-            # the trajectory from xr and its tangent linear models, by autograd through the integrator
-            x, G = xr, None
+            # the trajectory from xr, then the one-cycle tangent linear models of all its cycles at once: one
+            # autograd pass over the (n X) cycle starts (by autograd through the integrator)
+            with torch.no_grad():
+                traj = [xr]
+                for _j in range(n):
+                    traj.append(model.forecast(traj[-1]))
+            starts = torch.stack(traj[:-1], 0)                                   # (n, X, D)
+            _, Ms = tangent_linear(model, starts.reshape(-1, starts.shape[-1]))
+            Ms = Ms.reshape(*starts.shape, starts.shape[-1])                    # (n, X, D, D)
+            G = None
             innov, HG = [], []
-            with torch.enable_grad():
-                for j in range(ys.shape[1]):
-                    x, M = tangent_linear(model, x)
-                    G = M if G is None else M @ G                               # (X, D, D) = dM_j/dx0
-                    if self.observations == "newest" and j < ys.shape[1] - 1:
-                        continue
-                    innov.append((ys[:, j] - x @ H.T) @ LRi)                     # whitened: R^-1 = LRi LRi^T
-                    HG.append(LRi.T @ H @ G @ LB)                               # in v: dx = LB v
+            for j in range(n):
+                G = Ms[j] if G is None else Ms[j] @ G                           # (X, D, D) = dM_j/dx0
+                if self.observations == "newest" and j < n - 1:
+                    continue
+                x = traj[j + 1]
+                innov.append((ys[:, j] - x @ H.T) @ LRi)                         # whitened: R^-1 = LRi LRi^T
+                HG.append(LRi.T @ H @ G @ LB)                                   # in v: dx = LB v
             d = torch.stack(innov, 1)                                           # (X, L, p)
             S = torch.stack(HG, 1)                                              # (X, L, p, D)
             c = torch.linalg.solve_triangular(LB, (xr - xb).unsqueeze(-1), upper=False).squeeze(-1)
