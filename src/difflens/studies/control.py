@@ -41,7 +41,7 @@ class ControlSettings(StudySettings):
     mpc_steps: int = setting(60, "receding-horizon control steps of the car", minimum=1)
     lorenz_starts: int = setting(20, "Lorenz start states held on the lobe", minimum=1)
     lorenz_time: float = setting(5.0, "time units the Lorenz state must stay on the lobe", minimum=1.05)
-    lorenz_horizon: int = setting(10, "Lorenz MPC horizon (steps of 0.05 time units)", minimum=1)
+    lorenz_horizon: int = setting(20, "Lorenz MPC horizon (steps of 0.05 time units; 20 = one time unit)", minimum=1)
     lorenz_fit_steps: int = setting(1500, "Adam steps training the Lorenz emulator", minimum=1)
     ensemble_members: int = setting(5, "forward models in the ensemble of the uncertainty-in-planning demo", minimum=2)
     ensemble_fit_steps: int = setting(300, "Adam steps training each ensemble member", minimum=1)
@@ -189,7 +189,7 @@ def lorenz_emulator(env, generator, n: int = 20000, steps: int = 1500):
     return fit
 
 
-def lorenz_hold(starts: int, seed: int, model: str = "true", time_units: float = 20.0, horizon: int = 10,
+def lorenz_hold(starts: int, seed: int, model: str = "true", time_units: float = 20.0, horizon: int = 20,
                 iterations: int = 1, fit_steps: int = 1500, margin: float = 3.0, checkpoint_path=None,
                 resume: bool = False) -> dict:
     """MPC keeping Lorenz-63 on the ``x > 0`` lobe from ``starts`` attractor points.
