@@ -66,6 +66,30 @@ def test_plans_stay_inside_bounds_and_warm_start_outside_is_clipped():
     assert torch.equal(e.step(s0, init[:, 0]), e.step(s0, e.high.expand(4, 2)))  # step clips actions
 
 
+def test_multi_start_solves_all_initial_plans_in_one_batch_and_keeps_each_starts_best():
+    e = Car()
+    s0 = torch.tensor([[0.0, 0.0, 0.0, 1.0], [0.0, 0.8, 0.0, 1.0], [0.0, -0.5, 0.1, 0.5]], dtype=torch.float64)
+    H, term = 10, lambda s: 10 * e.terminal_cost(s)
+    inits = torch.zeros(3, 3, H, 2, dtype=torch.float64)
+    inits[1, ..., 1], inits[2, ..., 1] = e.high[1], e.low[1]  # straight, full lock left, full lock right
+    tr = TrajectoryOptimizer(e.step, e.cost, s0, H, e.low, e.high, terminal=term, init=inits)
+    tr.solve(4)
+    costs = tr.plan_costs()
+    assert costs.shape == (3, 3) and tr.plans.shape == (3, 3, H, 2)
+    for k in range(3):  # every row is its own start's plan: evaluated alone it costs the same
+        alone = TrajectoryOptimizer(e.step, e.cost, s0, H, e.low, e.high, terminal=term, init=tr.plans[k])
+        assert torch.allclose(alone.cost_of_plan(), costs[k], rtol=1e-12)
+    best = costs.argmin(0)
+    assert torch.equal(tr.actions, tr.plans[best, torch.arange(3)])
+    assert torch.equal(tr.cost_of_plan(), costs.min(0).values)
+    # one initial plan given as (1, B, H, m) is the plain solve
+    one = TrajectoryOptimizer(e.step, e.cost, s0, H, e.low, e.high, terminal=term, init=inits[:1]).solve(3)
+    plain = TrajectoryOptimizer(e.step, e.cost, s0, H, e.low, e.high, terminal=term, init=inits[0]).solve(3)
+    assert torch.equal(one.actions, plain.actions)
+    with pytest.raises(ValueError, match="initial plans per start"):
+        TrajectoryOptimizer(e.step, e.cost, s0, H, e.low, e.high, init=inits[:, :2])
+
+
 def test_mpc_drives_the_car_around_the_obstacle_to_the_target():
     e = Car()
     s0 = torch.tensor([[0.0, 0.1, 0.0, 1.0]], dtype=torch.float64)

@@ -52,7 +52,11 @@ class TrajectoryOptimizer:
     step: ``(s (B, n), a (B, m)) -> s' (B, n)``, differentiable (known equations or a learned model).
     cost: ``(s, a) -> (B,)`` running cost; terminal: ``s -> (B,)`` (default none).
     s0: ``(B, n)`` start states. horizon: steps H >= 1.
-    low, high: ``(m,)`` action bounds. init: ``(B, H, m)`` warm start (default: the box's middle).
+    low, high: ``(m,)`` action bounds. init: ``(B, H, m)`` warm start (default: the box's middle), or
+        ``(K, B, H, m)``: ``K`` initial plans per start, all optimised in one batched solve (a batch of
+        ``K * B`` plans: the cost of a multi-start is about that of one start when the batch is small);
+        ``actions`` and :meth:`cost_of_plan` are then each start's best of the ``K`` (``plans`` and
+        :meth:`plan_costs` give all of them).
     optimizer: ``"lbfgs"`` (default, strong-Wolfe line search) or ``"adam"``; lr: Adam's rate.
     tol: stop when the summed loss changes by less than ``tol`` (relative) over 3 iterations.
     extra_cost: optional ``(states (B, H+1, n), actions (B, H, m)) -> (B,)`` added to the cost
@@ -78,12 +82,18 @@ class TrajectoryOptimizer:
         self.high = torch.as_tensor(high).to(s0)
         self.mid, self.half = (self.high + self.low) / 2, (self.high - self.low) / 2
         B, m = s0.shape[0], self.low.shape[0]
+        self.batch, self.restarts = B, 1
         if init is None:
             u = torch.zeros(B, horizon, m, dtype=s0.dtype, device=s0.device)
         else:
             check_finite(init, "init")
-            if init.shape != (B, horizon, m):
-                raise ValueError(f"init must have shape {[B, horizon, m]}, got {list(init.shape)}")
+            if init.ndim == 4 and init.shape[1:] == (B, horizon, m) and init.shape[0] >= 1:
+                self.restarts = init.shape[0]
+                init = init.reshape(-1, horizon, m)  # restart-major: plan k of start b is row k * B + b
+                self.s0 = self.s0.repeat(self.restarts, 1)
+            elif init.shape != (B, horizon, m):
+                raise ValueError(f"init must have shape {[B, horizon, m]} (or (K, {B}, {horizon}, {m}) for K "
+                                 f"initial plans per start), got {list(init.shape)}")
             z = ((init.to(s0) - self.mid) / self.half).clamp(-1.0, 1.0)  # clipped into the bounds
             u = torch.asin(z)
         self.u = u.detach().clone().requires_grad_(True)
@@ -102,9 +112,23 @@ class TrajectoryOptimizer:
                                          record_change=False)
 
     @property
+    def plans(self) -> Tensor:
+        """Every bounded plan ``(K, B, H, m)`` (detached; ``K = 1`` without a multi-start)."""
+        return self.bounded(self.u).detach().reshape(self.restarts, self.batch, self.horizon, -1)
+
+    @property
     def actions(self) -> Tensor:
-        """The bounded plan ``(B, H, m)`` (detached)."""
-        return self.bounded(self.u).detach()
+        """The bounded plan ``(B, H, m)`` (detached); with ``K`` initial plans per start, each start's
+        cheapest."""
+        if self.restarts == 1:
+            return self.bounded(self.u).detach()
+        best = self.plan_costs().argmin(0)
+        return self.plans[best, torch.arange(self.batch, device=best.device)]
+
+    def plan_costs(self) -> Tensor:
+        """``(K, B)`` cost of every plan (no gradient)."""
+        with torch.no_grad():
+            return self.objective(self.bounded(self.u))[0].reshape(self.restarts, self.batch)
 
     def bounded(self, u: Tensor) -> Tensor:
         """Map unconstrained variables ``u`` ``(B, H, m)`` to actions in the box: ``mid + half *
@@ -145,9 +169,8 @@ class TrajectoryOptimizer:
         return self
 
     def cost_of_plan(self) -> Tensor:
-        """``(B,)`` cost of the current plan (no gradient)."""
-        with torch.no_grad():
-            return self.objective(self.actions)[0]
+        """``(B,)`` cost of the current plan (no gradient); with a multi-start, each start's least."""
+        return self.plan_costs().min(0).values
 
 
 class MPC:

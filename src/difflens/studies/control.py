@@ -23,7 +23,8 @@ class ControlSettings(StudySettings):
                          "target_train_steps": 30, "mpc_starts": 2, "mpc_horizon": 8, "mpc_steps": 30,
                          "lorenz_starts": 4, "lorenz_time": 1.5, "lorenz_fit_steps": 150, "lorenz_horizon": 5,
                          "ensemble_fit_steps": 60, "ensemble_transitions": 1500},
-               "full": {"train_steps": 2000, "lorenz_starts": 100, "lorenz_time": 20.0}}
+               "full": {"train_steps": 2000, "lorenz_starts": 100, "lorenz_time": 20.0, "lorenz_plan_substeps": 5,
+                        "mpc_iterations": 2, "planning_iterations": 30}}
 
     fit_steps: int = setting(2000, "Adam steps training the truck emulator on random moves", minimum=1)
     transitions: int = setting(40000, "random truck moves for the emulator (10% held out)", minimum=100)
@@ -39,13 +40,18 @@ class ControlSettings(StudySettings):
     mpc_horizon: int = setting(20, "MPC horizon (steps of 0.2 time units)", minimum=1)
     lqr_horizon: int = setting(60, "horizon of the MPC plan compared with LQR", minimum=1)
     mpc_steps: int = setting(60, "receding-horizon control steps of the car", minimum=1)
+    mpc_iterations: int = setting(1, "L-BFGS steps (each up to 20 inner iterations) per car plan", minimum=1)
     lorenz_starts: int = setting(20, "Lorenz start states held on the lobe", minimum=1)
     lorenz_time: float = setting(5.0, "time units the Lorenz state must stay on the lobe", minimum=1.05)
-    lorenz_horizon: int = setting(10, "Lorenz MPC horizon (steps of 0.05 time units)", minimum=1)
+    lorenz_horizon: int = setting(20, "Lorenz MPC horizon (steps of 0.05 time units; 20 = one time unit)", minimum=1)
     lorenz_fit_steps: int = setting(1500, "Adam steps training the Lorenz emulator", minimum=1)
+    lorenz_plan_substeps: int = setting(1, "RK4 substeps per control step (0.05 time units) of the true Lorenz "
+                                           "equations when they are the planning model (execution: 5)", minimum=1)
     ensemble_members: int = setting(5, "forward models in the ensemble of the uncertainty-in-planning demo", minimum=2)
     ensemble_fit_steps: int = setting(300, "Adam steps training each ensemble member", minimum=1)
     ensemble_transitions: int = setting(4000, "random point-mass moves the ensemble is trained on", minimum=100)
+    planning_iterations: int = setting(15, "L-BFGS steps (each up to 20 inner iterations) of each ensemble plan",
+                                       minimum=1)
     disagreement_weight: float = setting(1e5, "weight of the ensemble-disagreement penalty in the plan's cost",
                                          minimum=0.0)
 
@@ -189,13 +195,16 @@ def lorenz_emulator(env, generator, n: int = 20000, steps: int = 1500):
     return fit
 
 
-def lorenz_hold(starts: int, seed: int, model: str = "true", time_units: float = 20.0, horizon: int = 10,
-                iterations: int = 1, fit_steps: int = 1500, margin: float = 3.0, checkpoint_path=None,
-                resume: bool = False) -> dict:
+def lorenz_hold(starts: int, seed: int, model: str = "true", time_units: float = 20.0, horizon: int = 20,
+                iterations: int = 1, fit_steps: int = 1500, margin: float = 3.0, plan_substeps: int | None = None,
+                checkpoint_path=None, resume: bool = False) -> dict:
     """MPC keeping Lorenz-63 on the ``x > 0`` lobe from ``starts`` attractor points.
 
     Success: ``x > 0`` at every control step after the first time unit. Returns success rate,
-    mean control energy ``mean_t |u|^2`` and the trajectories.
+    mean control energy ``mean_t |u|^2`` and the trajectories. The horizon of 20 steps (one time
+    unit) matters: with 10, starts on the other lobe were still crossing at ``t = 1`` with every
+    action at its bound. ``plan_substeps``: RK4 substeps per control step of the true equations
+    when they are the planning model (default the environment's 5; the execution always uses 5).
     """
     from difflens.control import MPC, ControlledLorenz
     from difflens.tools.rng import default_generator
@@ -203,7 +212,7 @@ def lorenz_hold(starts: int, seed: int, model: str = "true", time_units: float =
     env = ControlledLorenz(margin=margin)
     g = default_generator(seed=seed)
     s0 = env.sample_starts(starts, g)
-    planner = env.step
+    planner = env.step if plan_substeps is None else ControlledLorenz(margin=margin, substeps=plan_substeps).step
     fit = None
     if model == "emulator":
         fit = lorenz_emulator(env, g, steps=fit_steps)
@@ -259,7 +268,7 @@ def run(ctx) -> None:
     car = Car()
     starts = car.sample_starts(cfg.mpc_starts, ctx.generator(2))
     mpc = MPC(car.step, car.cost, cfg.mpc_horizon, car.low, car.high, terminal=lambda s: 10 * car.terminal_cost(s),
-              iterations=2)
+              iterations=cfg.mpc_iterations)
     with ctx.phase("receding-horizon MPC of the car"):
         out = mpc.run(starts, cfg.mpc_steps, checkpoint_path=ctx.checkpoint("car_mpc"), resume=ctx.resume)
     ctx.figure("car_mpc", plots.car_trajectories(out["states"], car.obstacles, car.target),
@@ -311,7 +320,8 @@ def run(ctx) -> None:
     ctx.heading("Uncertainty in planning: an ensemble and a disagreement penalty")
     with ctx.phase("ensemble planning with and without the disagreement penalty"):
         u = uncertainty_planning(ctx.seed, cfg.ensemble_members, cfg.ensemble_fit_steps, cfg.ensemble_transitions,
-                                 cfg.disagreement_weight, checkpoint_path=ctx.checkpoint("ensemble"), resume=ctx.resume)
+                                 cfg.disagreement_weight, iterations=cfg.planning_iterations,
+                                 checkpoint_path=ctx.checkpoint("ensemble"), resume=ctx.resume)
     for label in ("plain", "penalised"):
         ctx.metric(f"planning_inside_region_{label}", u[label]["inside"])
         ctx.metric(f"planning_model_error_{label}", u[label]["model_error"])
@@ -331,6 +341,7 @@ def run(ctx) -> None:
         with ctx.phase(f"Lorenz MPC with the {model} model"):
             lr = lorenz_hold(cfg.lorenz_starts, ctx.seed + 7, model=model, time_units=cfg.lorenz_time,
                              horizon=cfg.lorenz_horizon, fit_steps=cfg.lorenz_fit_steps,
+                             plan_substeps=cfg.lorenz_plan_substeps if model == "true" else None,
                              checkpoint_path=ctx.checkpoint(f"lorenz_{model}"), resume=ctx.resume)
         ctx.metric(f"lorenz_control_success_rate_{model}", lr["success"])
         ctx.metric(f"lorenz_control_energy_{model}", lr["energy"])
