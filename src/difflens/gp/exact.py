@@ -39,7 +39,7 @@ from .linalg import JITTERS, cholesky_jittered, cholesky_solve, log_marginal_lik
 __all__ = ["GaussianProcess", "NotFittedError"]
 
 FORMAT = "difflens.gp.GaussianProcess"
-VERSION = 2  # 2: adds config["copy_X_train"]
+VERSION = 3  # 2: adds config["copy_X_train"]; 3: config["profile_scale"] (older files: True)
 _FITTED = ("X_train_", "y_train_", "y_mean_", "y_std_", "L_", "alpha_")
 
 
@@ -60,6 +60,12 @@ class GaussianProcess(nn.Module):
         learn_noise: whether the noise variance is a fitted hyperparameter (when ``optimize``).
         noise_floor: a learned noise is ``noise_floor + exp(log_noise)`` (default 1e-6),
             so the optimiser cannot drive the matrix to singularity.
+        profile_scale: when the kernel is ``variance`` times a matrix that does not depend on
+            it (``kernel.scales_linearly``: the stationary kernels, Linear, Brownian) and both
+            that variance and the noise are learned, ``fit`` maximises the profile likelihood:
+            the variance in closed form for each value of the other hyperparameters and of the
+            noise-to-signal ratio (default True). Same optimum, one dimension fewer, and none of
+            the slow valley along the scale that L-BFGS otherwise crawls through.
         n_restarts: extra L-BFGS runs from random starting points (log-uniform within a
             factor ``exp(restart_range)`` of the initial values); the best LML wins.
         max_iter: L-BFGS iterations per run (default 200).
@@ -80,13 +86,13 @@ class GaussianProcess(nn.Module):
             hyperparameters (of the best run when ``n_restarts > 0``), ``None`` before a
             fit or when nothing was optimised. Its ``history`` holds the negative LML per
             L-BFGS iteration and the run's wall time (``history.seconds``).
-        fit_info_: ``{"lml", "evaluations", "runs", "seconds"}`` of the last fit; ``seconds``
+        fit_info_: ``{"lml", "evaluations", "runs", "seconds", "profiled"}`` of the last fit; ``seconds``
             is the engines' wall time summed over all runs.
     """
 
     def __init__(self, kernel: Kernel, noise_variance: float = 1e-2, optimize: bool = True,
                  normalize_y: bool = False, *, learn_noise: bool = True, noise_floor: float = 1e-6,
-                 n_restarts: int = 0, restart_range: float = 3.0, max_iter: int = 200, tol: float = 1e-9,
+                 profile_scale: bool = True, n_restarts: int = 0, restart_range: float = 3.0, max_iter: int = 200, tol: float = 1e-9,
                  chunk_size: int | None = None, jitters: tuple[float, ...] = JITTERS,
                  copy_X_train: bool = True, dtype: torch.dtype = torch.float64,
                  device: torch.device | str | None = None):
@@ -106,6 +112,7 @@ class GaussianProcess(nn.Module):
         self.max_iter, self.tol = int(max_iter), float(tol)
         self.chunk_size, self.jitters = chunk_size, tuple(jitters)
         self.copy_X_train = bool(copy_X_train)
+        self.profile_scale = bool(profile_scale)
         self.learn_noise = bool(learn_noise) and self.optimize and noise_variance > 0
         floor = float(noise_floor) if self.learn_noise else 0.0
         if self.learn_noise and noise_variance <= floor:
@@ -303,7 +310,8 @@ class GaussianProcess(nn.Module):
         return {"optimize": self.optimize, "normalize_y": self.normalize_y, "learn_noise": self.learn_noise,
                 "noise_floor": float(self.noise_floor), "n_restarts": self.n_restarts,
                 "restart_range": self.restart_range, "max_iter": self.max_iter, "tol": self.tol,
-                "chunk_size": self.chunk_size, "jitters": list(self.jitters), "copy_X_train": self.copy_X_train}
+                "chunk_size": self.chunk_size, "jitters": list(self.jitters), "copy_X_train": self.copy_X_train,
+                "profile_scale": self.profile_scale}
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model (kernel, hyperparameters, training data, factorisation) to one file, atomically."""

@@ -89,6 +89,9 @@ class Kernel(nn.Module):
     """
 
     input_dim: int | None = None
+    #: True when the matrix is ``variance`` times a matrix that does not depend on it, so that
+    #: a fit can maximise over the variance in closed form (``GaussianProcess(profile_scale=True)``).
+    scales_linearly: bool = False
 
     def _register_positive(self, name: str, value: Any, vector_ok: bool = False) -> None:
         self.register_parameter(f"log_{name}", nn.Parameter(_positive_tensor(value, name, vector_ok).log()))
@@ -184,6 +187,8 @@ def _positive_property(name: str, doc: str) -> property:
 class _Stationary(Kernel):
     """Kernels of the scaled distance ``|x - x'| / lengthscale`` times ``variance``."""
 
+    scales_linearly = True
+
     lengthscale = _positive_property("lengthscale", "Lengthscale(s): a scalar, or (D,) for ARD.")
     variance = _positive_property("variance", "Signal variance (the kernel's value at distance 0).")
 
@@ -275,6 +280,8 @@ class Periodic(_Stationary):
 class Linear(Kernel):
     """``variance * x . x'`` (scikit-learn's DotProduct with ``sigma_0=0``; add a :class:`Constant` for a bias)."""
 
+    scales_linearly = True
+
     variance = _positive_property("variance", "Scale of the dot product.")
 
     def __init__(self, variance: float = 1.0):
@@ -298,6 +305,7 @@ class Brownian(Kernel):
 
     input_dim = 1
     variance = _positive_property("variance", "Variance growth per unit of input.")
+    scales_linearly = True
 
     def __init__(self, variance: float = 1.0):
         super().__init__()
