@@ -27,6 +27,7 @@ shared machine are noisy; run it alone.
     python benchmarks/gp.py                       # N = 500 2000, D = 1 5
     python benchmarks/gp.py --sizes 500 2000 5000 --peers sklearn gpytorch
     python benchmarks/gp.py --sizes 2000 --per-evaluation --threads 1   # CPU time of one evaluation
+    python benchmarks/gp.py --sizes 2000 --peers sklearn --seeds 0 1 2 3 4 5 6 7 8 9   # mean +/- std over data
 """
 
 from __future__ import annotations
@@ -295,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="rows after difflens's GaussianProcess; 'regressor' is difflens's GaussianProcessRegressor")
     p.add_argument("--restarts", type=int, default=0, help="optimizer restarts, the same for every library")
     p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="data seeds; with several, the ratios are summarised as mean +/- std over them")
+    p.add_argument("--lapack-threads", type=int, default=None,
+                   help="difflens.gp.linalg.LAPACK_THREADS, the threads of difflens's potrf/potri (default 1)")
     p.add_argument("--per-evaluation", action="store_true",
                    help="time single LML evaluations (CPU and wall) of difflens and scikit-learn instead of fits")
     p.add_argument("--repeats", type=int, default=5, help="evaluations per library with --per-evaluation")
@@ -311,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
+    if args.lapack_threads:
+        import difflens.gp.linalg
+
+        difflens.gp.linalg.LAPACK_THREADS = args.lapack_threads
+    args.seed = args.seeds[0]
     if args.per_evaluation:
         return main_per_evaluation(args)
     import sklearn
@@ -318,34 +327,48 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, torch threads {torch.get_num_threads()}, "
           f"restarts {args.restarts}, "
           f"{args.n_test} test points, float64 CPU", flush=True)
-    results: dict[tuple[int, int], dict[str, tuple[float, Counter]]] = {}
+    results: dict[tuple[int, int, int], dict[str, tuple[float, Counter]]] = {}
     header = (f"{'D':>2} {'N':>6} {'library':9} {'seconds':>9} {'LML':>12} {'test RMSE':>10} {'x difflens':>10} "
               f"{'evals':>5} {'ms/eval':>8}")
     print(header)
     print("-" * len(header))
     for dim in args.dims:
         for n in args.sizes:
-            X, y, Xt, ft = make_data(n, dim, args.seed, args.n_test)
-            for name in ["difflens", *args.peers]:
-                seconds, mean, (ls, var, noise), counter = RUNNERS[name](X, y, Xt, args.restarts, args.seed)
-                lml = exact_lml(X, y, torch.as_tensor(ls) if dim > 1 else float(ls[0]), var, noise)
-                rmse = float(np.sqrt(np.mean((np.asarray(mean) - ft) ** 2)))
-                results.setdefault((dim, n), {})[name] = (seconds, counter)
-                ratio = seconds / results[(dim, n)]["difflens"][0]
-                per = 1e3 * counter.seconds / counter.evaluations if counter.seconds else float("nan")
-                print(f"{dim:>2} {n:>6} {name:9} {seconds:9.2f} {lml:12.3f} {rmse:10.4f} {ratio:10.2f} "
-                      f"{counter.evaluations:5d} {per:8.0f}", flush=True)
+            for seed in args.seeds:
+                X, y, Xt, ft = make_data(n, dim, seed, args.n_test)
+                for name in ["difflens", *args.peers]:
+                    seconds, mean, (ls, var, noise), counter = RUNNERS[name](X, y, Xt, args.restarts, seed)
+                    lml = exact_lml(X, y, torch.as_tensor(ls) if dim > 1 else float(ls[0]), var, noise)
+                    rmse = float(np.sqrt(np.mean((np.asarray(mean) - ft) ** 2)))
+                    results.setdefault((dim, n, seed), {})[name] = (seconds, counter)
+                    ratio = seconds / results[(dim, n, seed)]["difflens"][0]
+                    per = 1e3 * counter.seconds / counter.evaluations if counter.seconds else float("nan")
+                    print(f"{dim:>2} {n:>6} {name:9} {seconds:9.2f} {lml:12.3f} {rmse:10.4f} {ratio:10.2f} "
+                          f"{counter.evaluations:5d} {per:8.0f}" + (f"  seed {seed}" if len(args.seeds) > 1 else ""),
+                          flush=True)
     print("\nratios peer / difflens: of the whole fit + predict, and of the time per LML evaluation "
           "(evaluations' seconds / their number; less sensitive to the number of evaluations and to load)")
-    for (dim, n), rows in results.items():
+    for (dim, n, seed), rows in results.items():
         for ours in ("difflens", "regressor"):
             if "sklearn" not in rows or ours not in rows:
                 continue
             (t_sk, c_sk), (t_us, c_us) = rows["sklearn"], rows[ours]
             per = (c_sk.seconds / c_sk.evaluations) / (c_us.seconds / c_us.evaluations)
             label = "GaussianProcess" if ours == "difflens" else "GaussianProcessRegressor"
-            print(f"D={dim} N={n}: scikit-learn / {label} = {t_sk / t_us:.2f}x total, {per:.2f}x per evaluation "
-                  f"({c_sk.evaluations} vs {c_us.evaluations} evaluations)")
+            print(f"D={dim} N={n} seed {seed}: scikit-learn / {label} = {t_sk / t_us:.2f}x total, {per:.2f}x per "
+                  f"evaluation ({c_sk.evaluations} vs {c_us.evaluations} evaluations)")
+    if len(args.seeds) > 1:
+        print(f"\nover {len(args.seeds)} data seeds: mean +/- std (min - max) of the ratio of totals")
+        for dim in args.dims:
+            for n in args.sizes:
+                for ours in ("difflens", "regressor"):
+                    rows = [results[(dim, n, s)] for s in args.seeds]
+                    if "sklearn" not in rows[0] or ours not in rows[0]:
+                        continue
+                    r = np.array([row["sklearn"][0] / row[ours][0] for row in rows])
+                    label = "GaussianProcess" if ours == "difflens" else "GaussianProcessRegressor"
+                    print(f"D={dim} N={n}: scikit-learn / {label} = {r.mean():.2f} +/- {r.std(ddof=1):.2f}x "
+                          f"({r.min():.2f} - {r.max():.2f})", flush=True)
     return 0
 
 
