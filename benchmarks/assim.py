@@ -209,6 +209,9 @@ def main() -> None:
                 print(f"{'':18s} windows that failed the lost-window test: {method.rescue_tries}", flush=True)
             print(f"{'':18s} difflens per seed: {np.round(res.rmse_a.numpy(), 3).tolist()}"
                   + (f"; DAPPER: {np.round(d_rmse, 3).tolist()}" if d_rmse else ""), flush=True)
+            if d_rmse:
+                pm, ph = A.confidence_interval(res.rmse_a - torch.tensor(d_rmse, dtype=res.rmse_a.dtype))
+                print(f"{'':18s} paired difference difflens - DAPPER (same truths): {pm:+.3f} ± {ph:.3f}", flush=True)
             d_all += d_rmse
             f_all += res.rmse_a.tolist()
         if a.repeats > 1:
@@ -216,7 +219,9 @@ def main() -> None:
             line = f"{name + ' all':18s} difflens {fm:.3f} ± {fh:.3f} over {len(f_all)} runs"
             if d_all:
                 dm, dh_ = A.confidence_interval(d_all)
-                line += f"; DAPPER {dm:.3f} ± {dh_:.3f} over {len(d_all)} runs"
+                pm, ph = A.confidence_interval(torch.tensor(f_all) - torch.tensor(d_all))
+                line += (f"; DAPPER {dm:.3f} ± {dh_:.3f} over {len(d_all)} runs; paired difference "
+                         f"{pm:+.3f} ± {ph:.3f}")
             print(line, flush=True)
 
 if __name__ == "__main__":
