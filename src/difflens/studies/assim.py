@@ -41,7 +41,7 @@ class AssimSettings(StudySettings):
     experiments: int = setting(4, "independent twin experiments (truths and observation noises), batched", minimum=1)
     cycles: int = setting(1000, "observation cycles of the Lorenz-63 ensemble, particle and 3D-Var runs", minimum=10)
     extkf_cycles: int = setting(500, "cycles of the ExtKF run", minimum=10)
-    var4d_cycles: int = setting(100, "cycles of the 4D-Var run (incremental, L-BFGS inner)", minimum=2)
+    var4d_cycles: int = setting(300, "cycles of the 4D-Var run (incremental, L-BFGS inner)", minimum=2)
     var4d_lag: int = setting(15, "observations in the 4D-Var window", minimum=1)
     var4d_xB: float = setting(0.005, "scale of 4D-Var's climatological background covariance", minimum=1e-6)
     var4d_outer: int = setting(2, "outer loops (re-linearisations) of the incremental 4D-Var", minimum=1)
