@@ -25,7 +25,8 @@ import torch
 
 #: 4D-Var on Lorenz-63 (not in DAPPER's suggested tuning): window in cycles, background scale, outer loops,
 #: which observations of the window enter the cost (see ``difflens.assim.Var4D``); ``--var4d`` overrides them.
-VAR4D_L63 = dict(lag=15, xB=0.005, outer=2, observations="all")  # tuned on truth seeds 1100+ (docs/assim.md)
+VAR4D_L63 = dict(lag=15, xB=0.005, outer=2, observations="all", rescue_tail=1e-6, rescue_xB=1.0)
+# lag, xB, outer tuned on truth seeds 1100+ (docs/assim.md); the lost-window rescue's tail as the particle filter's
 
 L63 = {  # name: (DAPPER method, difflens method from (B,), DAPPER's published RMSE)
     "enkf_sqrt_n10": (lambda da: da.EnKF("Sqrt", N=10, infl=1.02, rot=True),
@@ -51,7 +52,8 @@ L63 = {  # name: (DAPPER method, difflens method from (B,), DAPPER's published R
     # DAPPER's Var4D is its "newest" scheme (each observation enters one window), Gauss-Newton, nIter=10
     "var4d": (lambda da: da.Var4D(Lag=VAR4D_L63["lag"], xB=VAR4D_L63["xB"]),
               lambda A, B: A.Var4D(B, VAR4D_L63["xB"], VAR4D_L63["lag"], outer=VAR4D_L63["outer"],
-                                   observations=VAR4D_L63["observations"]), 0.35),
+                                   observations=VAR4D_L63["observations"], rescue_tail=VAR4D_L63["rescue_tail"],
+                                   rescue_xB=VAR4D_L63["rescue_xB"]), 0.35),
 }
 L96 = {
     "var3d": (lambda da: da.Var3D(xB=0.02), lambda A, B: A.Var3D(B, 0.02), 0.41),
@@ -114,6 +116,9 @@ def main() -> None:
     p.add_argument("--setup", choices=("l63", "l96"), default="l63")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--first-seed", type=int, default=0, help="truth seeds 1000 + first_seed + i (tune on >= 100)")
+    p.add_argument("--blocks", default=None,
+                   help="comma-separated first seeds, e.g. 0,100,200: --seeds truths from each, run as one batch "
+                        "(difflens only), statistics printed per block")
     p.add_argument("--cycles", type=int, default=1000)
     p.add_argument("--methods", default=None, help="comma-separated; default all of the setup's")
     p.add_argument("--no-dapper", action="store_true", help="difflens only (tuning)")
@@ -125,9 +130,13 @@ def main() -> None:
     if a.var4d:
         for kv in a.var4d.split(","):
             k, v = kv.split("=")
-            VAR4D_L63[k] = v if k == "observations" else (int(v) if k in ("lag", "outer") else float(v))
+            VAR4D_L63[k] = (v if k == "observations" else None if v == "None"
+                            else int(v) if k in ("lag", "outer") else float(v))
         print(f"4D-Var settings: {VAR4D_L63}")
     torch.set_num_threads(a.threads)
+    blocks = [a.first_seed] if a.blocks is None else [int(b) for b in a.blocks.split(",")]
+    truth_seeds = [1000 + b + i for b in blocks for i in range(a.seeds)]
+    a.first_seed = blocks[0]
     if a.setup == "l63":
         from dapper.mods.Lorenz63.sakov2012 import HMM as DHMM
 
@@ -140,8 +149,8 @@ def main() -> None:
     dh.tseq.Ko = a.cycles - 1  # DAPPER observes Ko + 1 times
     truths, obs, fulls, yys = [], [], [], []
     with contextlib.redirect_stderr(io.StringIO()):
-        for s in range(a.seeds):
-            dpr.set_seed(1000 + a.first_seed + s)
+        for ts in truth_seeds:
+            dpr.set_seed(ts)
             xx, yy = dh.simulate()
             fulls.append(xx)
             yys.append(yy)
@@ -153,7 +162,8 @@ def main() -> None:
     # 3D-/4D-Var's B: the covariance of a free run (Lorenz-96: 1,000 time units, the 40 x 40 covariance
     # needs the longer run; 100 gives 0.42 instead of 0.41 on the tuning truths)
     B = A.climatology(hmm, 2000 if a.setup == "l63" else 20000, torch.Generator().manual_seed(1))
-    print(f"{hmm.name}, {a.seeds} seeds (truth seeds {1000 + a.first_seed}..{1000 + a.first_seed + a.seeds - 1}) x "
+    print(f"{hmm.name}, {len(truth_seeds)} seeds (truth seeds "
+          + ", ".join(f"{1000 + b}..{1000 + b + a.seeds - 1}" for b in blocks) + ") x "
           f"{a.cycles} cycles, burn-in {hmm.burn_in} cycles; torch threads {a.threads}")
     print(f"{'method':18s} {'DAPPER RMSE':>16s} {'difflens RMSE':>16s} {'published':>9s} {'DAPPER s':>9s} "
           f"{'difflens s':>10s} {'speed-up':>8s}", flush=True)
@@ -166,8 +176,8 @@ def main() -> None:
             d_rmse, d_sec = [], 0.0
             if not a.no_dapper:
                 try:
-                    for s in range(a.seeds):
-                        r, sec = dapper_run(d_make, dh, fulls[s], yys[s], 2000 + a.first_seed + s + off)
+                    for s, ts in enumerate(truth_seeds):
+                        r, sec = dapper_run(d_make, dh, fulls[s], yys[s], ts + 1000 + off)
                         d_rmse.append(r)
                         d_sec += sec
                 except Exception as err:
@@ -188,10 +198,20 @@ def main() -> None:
             tag = name if a.repeats == 1 else f"{name} r{rep}"
             print(f"{tag:18s} {dap} {fm:9.3f} ± {fh:.3f} {published:9.2f} {d_sec:9.1f} {res.seconds:10.1f} {ratio}",
                   flush=True)
+            if len(blocks) > 1:
+                for i, b in enumerate(blocks):
+                    bm, bh = A.confidence_interval(res.rmse_a[i * a.seeds:(i + 1) * a.seeds])
+                    print(f"{'':18s} truth seeds {1000 + b}..{1000 + b + a.seeds - 1}: difflens {bm:.3f} ± {bh:.3f}",
+                          flush=True)
             if getattr(method, "rescued", None):
                 print(f"{'':18s} rescued (cycle, experiment): {method.rescued}", flush=True)
+            if getattr(method, "rescue_tries", 0):
+                print(f"{'':18s} windows that failed the lost-window test: {method.rescue_tries}", flush=True)
             print(f"{'':18s} difflens per seed: {np.round(res.rmse_a.numpy(), 3).tolist()}"
                   + (f"; DAPPER: {np.round(d_rmse, 3).tolist()}" if d_rmse else ""), flush=True)
+            if d_rmse:
+                pm, ph = A.confidence_interval(res.rmse_a - torch.tensor(d_rmse, dtype=res.rmse_a.dtype))
+                print(f"{'':18s} paired difference difflens - DAPPER (same truths): {pm:+.3f} ± {ph:.3f}", flush=True)
             d_all += d_rmse
             f_all += res.rmse_a.tolist()
         if a.repeats > 1:
@@ -199,7 +219,9 @@ def main() -> None:
             line = f"{name + ' all':18s} difflens {fm:.3f} ± {fh:.3f} over {len(f_all)} runs"
             if d_all:
                 dm, dh_ = A.confidence_interval(d_all)
-                line += f"; DAPPER {dm:.3f} ± {dh_:.3f} over {len(d_all)} runs"
+                pm, ph = A.confidence_interval(torch.tensor(f_all) - torch.tensor(d_all))
+                line += (f"; DAPPER {dm:.3f} ± {dh_:.3f} over {len(d_all)} runs; paired difference "
+                         f"{pm:+.3f} ± {ph:.3f}")
             print(line, flush=True)
 
 if __name__ == "__main__":

@@ -26,6 +26,24 @@ trajectory (it uses no observation after ``k``: a filter estimate, comparable
 with the filters'). The background of the next window is the current optimum
 moved one cycle: ``x_b = M_1(x0*)`` (DAPPER's cycling). ``B = xB * B``; the
 reported spread is that of ``B``.
+
+Lost windows (``rescue_tail``, off by default). A long Lorenz-63 window has
+secondary minima, and a Gauss-Newton step from the cycled background sometimes
+lands in one at a wing change; the strong static background then keeps the
+next windows there for a while. After each minimisation the window's whitened
+observation misfit ``chi2 = sum_j |R^(-1/2) (y_j - H M_j(x0*))|^2`` is tested
+against the chi-square ``1 - rescue_tail`` quantile with ``n p`` degrees of
+freedom (``n`` observations of dimension ``p`` in the window; a window that
+fits its observations exceeds it with probability below ``rescue_tail``). An
+experiment whose window fails the test is solved again by quasi-static
+variational assimilation (Pires, Vautard & Talagrand 1996): the window's
+observations are added one at a time, ``J_1, J_2, ..., J_n``, each minimised
+from the previous minimum (starting from the background), with the background
+weakened to ``rescue_xB * B`` (``rescue_xB = 1``: the climatology, which says
+only "on the attractor"), so that the minimum is followed as the window grows
+instead of being jumped to. The re-solved window replaces the first one if its
+misfit is lower; ``.rescued`` lists ``(cycle, experiment)`` of the replacements
+and ``.rescue_tries`` counts the failed tests.
 """
 
 from __future__ import annotations
@@ -61,6 +79,9 @@ class Var4D:
     lag: observations in the window (cycles). inner: L-BFGS iterations per minimisation (one engine iteration).
     outer: outer loops (re-linearisations) of the incremental formulation.
     incremental: the incremental formulation (default) or L-BFGS on the nonlinear cost.
+    rescue_tail: tail probability of the lost-window test (e.g. ``1e-6``; ``None``, the default: no test), see
+        the module notes; needs ``observations="all"``.
+    rescue_xB: scale of the climatological ``B`` in the quasi-static re-solve of a lost window (default 1).
     observations: ``"all"`` (default) the window's ``lag`` observations, each observation thus entering ``lag``
         windows; ``"newest"`` only the window's newest one, so each enters once and the window only carries the
         background forward to it (DAPPER's ``Var4D``).
@@ -69,24 +90,41 @@ class Var4D:
     ----------
     optimization: the :class:`~difflens.engine.Optimization` of the latest minimisation (one per window and
         outer loop: each is a new cost function, and L-BFGS's memory must not mix two of them).
+    rescued: ``(cycle, experiment)`` of the windows replaced by their quasi-static re-solve (latest ``run``).
+    rescue_tries: windows that failed the lost-window test (latest ``run``).
     """
 
     def __init__(self, B: Tensor, xB: float = 0.1, lag: int = 4, inner: int = 20, outer: int = 3,
-                 incremental: bool = True, observations: str = "all") -> None:
+                 incremental: bool = True, observations: str = "all", rescue_tail: float | None = None,
+                 rescue_xB: float = 1.0) -> None:
         if observations not in ("all", "newest"):
             raise ValueError(f"observations must be 'all' or 'newest', got {observations!r}")
+        if rescue_tail is not None:
+            if not (0.0 < float(rescue_tail) < 1.0):
+                raise ValueError(f"rescue_tail must be in (0, 1), got {rescue_tail}")
+            if observations != "all":
+                raise ValueError("rescue_tail needs observations='all' (the re-solve grows the window's observations)")
+        if not (math.isfinite(rescue_xB) and rescue_xB > 0):
+            raise ValueError(f"rescue_xB must be finite and > 0, got {rescue_xB}")
+        self.rescue_tail = None if rescue_tail is None else float(rescue_tail)
+        self.rescue_xB = float(rescue_xB)
+        self.rescued: list[tuple[int, int]] = []
+        self.rescue_tries = 0
         self.observations = observations
         if not (math.isfinite(xB) and xB > 0):
             raise ValueError(f"xB must be finite and > 0, got {xB}")
         if int(lag) < 1 or int(inner) < 1 or int(outer) < 1:
             raise ValueError(f"lag, inner and outer must be >= 1, got {lag}, {inner} and {outer}")
-        self.B = check_spd(B, "background covariance B") * float(xB)
+        self.B_climatology = check_spd(B, "background covariance B")
+        self.B = self.B_climatology * float(xB)
         self.lag, self.inner, self.outer, self.incremental = int(lag), int(inner), int(outer), bool(incremental)
         self.name = f"4D-Var lag={self.lag}"
         self.optimization: Optimization | None = None
 
-    def _minimise_full(self, model, xb: Tensor, ys: Tensor, Bi: Tensor, Ri: Tensor) -> Tensor:
-        x0 = xb.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    def _minimise_full(self, model, xb: Tensor, ys: Tensor, Bi: Tensor, Ri: Tensor,
+                       x_init: Tensor | None = None) -> Tensor:
+        x0 = (xb if x_init is None else x_init).detach().clone(memory_format=torch.contiguous_format)
+        x0.requires_grad_(True)
         H = model.H.to(xb)
 
         def cost() -> Tensor:
@@ -106,11 +144,12 @@ class Var4D:
         self.optimization.run(1)
         return x0.detach()
 
-    def _minimise_incremental(self, model, xb: Tensor, ys: Tensor, LB: Tensor, LRi: Tensor) -> Tensor:
+    def _minimise_incremental(self, model, xb: Tensor, ys: Tensor, LB: Tensor, LRi: Tensor,
+                              x_init: Tensor | None = None) -> Tensor:
         from .filters import tangent_linear
 
         H = model.H.to(xb)
-        xr = xb.clone()
+        xr = (xb if x_init is None else x_init).clone()
         n = ys.shape[1]
         for _ in range(self.outer):
             # the trajectory from xr, then the one-cycle tangent linear models of all its cycles at once: one
@@ -146,6 +185,54 @@ class Var4D:
             xr = xr + v.detach() @ LB.T
         return xr
 
+    def _minimise(self, model, xb, ys, LB, Bi, LRi, Ri, x_init=None) -> Tensor:
+        if self.incremental:
+            return self._minimise_incremental(model, xb, ys, LB, LRi, x_init)
+        return self._minimise_full(model, xb, ys, Bi, Ri, x_init)
+
+    def _window_misfit(self, model, x0: Tensor, ys: Tensor, LRi: Tensor) -> tuple[Tensor, Tensor]:
+        """The whitened observation misfit ``(X,)`` of the trajectory from ``x0`` over the window's used
+        observations, and the trajectory's end ``(X, D)``."""
+        H = model.H.to(x0)
+        chi2 = x0.new_zeros(x0.shape[0])
+        n = ys.shape[1]
+        with torch.no_grad():
+            x = x0
+            for j in range(n):
+                x = model.forecast(x)
+                if self.observations == "all" or j == n - 1:
+                    chi2 = chi2 + ((ys[:, j] - x @ H.T) @ LRi).pow(2).sum(-1)
+        return chi2, x
+
+    def _rescue(self, model, k: int, xb: Tensor, ys: Tensor, start: Tensor, xa: Tensor, chi2: Tensor,
+                LRi: Tensor, Ri: Tensor) -> tuple[Tensor, Tensor]:
+        """Re-solve the windows that fail the lost-window test quasi-statically (module notes)."""
+        from .filters import chi2_quantile
+
+        n, p = ys.shape[1], ys.shape[2]
+        key = (n, p, self.rescue_tail)
+        if getattr(self, "_threshold", (None, None))[0] != key:
+            self._threshold = (key, chi2_quantile(1.0 - self.rescue_tail, n * p))
+        lost = (chi2 > self._threshold[1]).nonzero()[:, 0]
+        if lost.numel() == 0:
+            return start, xa
+        self.rescue_tries += lost.numel()
+        Br = self.B_climatology.to(xb) * self.rescue_xB
+        LBr = torch.linalg.cholesky(Br)
+        Bri = torch.cholesky_inverse(LBr)
+        xbl, ysl = xb[lost], ys[lost]
+        x = xbl
+        for m in range(1, n + 1):       # J_1, ..., J_n, each minimised from the previous minimum
+            x = self._minimise(model, xbl, ysl[:, :m], LBr, Bri, LRi, Ri, x_init=x)
+        chi2_r, xa_r = self._window_misfit(model, x, ysl, LRi)
+        better = chi2_r < chi2[lost]
+        if bool(better.any()):
+            idx = lost[better]
+            start, xa = start.clone(), xa.clone()
+            start[idx], xa[idx] = x[better], xa_r[better]
+            self.rescued += [(k, int(i)) for i in idx.tolist()]
+        return start, xa
+
     def run(self, hmm, truth: Tensor, obs: Tensor, *, model=None) -> AssimResult:
         """Cycle 4D-Var through ``obs`` ``(X, K, p)``; returns an :class:`~difflens.assim.AssimResult`.
 
@@ -164,6 +251,7 @@ class Var4D:
         LB = torch.linalg.cholesky(self.B)
         LRi = torch.linalg.cholesky(Ri)
         spread = float(model.physical_variance(self.B).mean().sqrt())
+        self.rescued, self.rescue_tries = [], 0
         t0 = time.perf_counter()
         start = model.initial_mean().expand(X, -1).clone()   # state at the window start (truth index s)
         s = 0
@@ -178,14 +266,11 @@ class Var4D:
                 for _ in range(k + 1 - s):
                     xf = model.forecast(xf)
             mf.append(model.physical(xf))
-            if self.incremental:
-                start = self._minimise_incremental(model, start, obs[:, s:k + 1], LB, LRi)
-            else:
-                start = self._minimise_full(model, start, obs[:, s:k + 1], Bi, Ri)
-            with torch.no_grad():
-                xa = start
-                for _ in range(k + 1 - s):
-                    xa = model.forecast(xa)
+            xb, ys = start, obs[:, s:k + 1]
+            start = self._minimise(model, xb, ys, LB, Bi, LRi, Ri)
+            chi2, xa = self._window_misfit(model, start, ys, LRi)
+            if self.rescue_tail is not None:
+                start, xa = self._rescue(model, k, xb, ys, start, xa, chi2, LRi, Ri)
             ma.append(model.physical(xa))
             if not bool(torch.isfinite(xa).all()):
                 bad = (~torch.isfinite(xa).all(-1)).nonzero()[:, 0].tolist()

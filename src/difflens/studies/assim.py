@@ -41,10 +41,12 @@ class AssimSettings(StudySettings):
     experiments: int = setting(4, "independent twin experiments (truths and observation noises), batched", minimum=1)
     cycles: int = setting(1000, "observation cycles of the Lorenz-63 ensemble, particle and 3D-Var runs", minimum=10)
     extkf_cycles: int = setting(500, "cycles of the ExtKF run", minimum=10)
-    var4d_cycles: int = setting(100, "cycles of the 4D-Var run (incremental: 3 outer loops, L-BFGS inner)",
-                                minimum=2)
-    var4d_lag: int = setting(4, "observations in the 4D-Var window", minimum=1)
-    var4d_xB: float = setting(0.02, "scale of 4D-Var's climatological background covariance", minimum=1e-6)
+    var4d_cycles: int = setting(300, "cycles of the 4D-Var run (incremental, L-BFGS inner)", minimum=2)
+    var4d_lag: int = setting(15, "observations in the 4D-Var window", minimum=1)
+    var4d_xB: float = setting(0.005, "scale of 4D-Var's climatological background covariance", minimum=1e-6)
+    var4d_outer: int = setting(2, "outer loops (re-linearisations) of the incremental 4D-Var", minimum=1)
+    var4d_rescue_tail: float = setting(1e-6, "tail probability of 4D-Var's lost-window test (quasi-static "
+                                             "re-solve of a window that fails it)", minimum=1e-12, maximum=0.5)
     ienks_cycles: int = setting(300, "cycles of the iEnKS run (10 Gauss-Newton iterations per cycle)", minimum=10)
     l96_cycles: int = setting(600, "cycles of the Lorenz-96 LETKF run", minimum=10)
     pf_particles: int = setting(100, "particles of the particle filter", minimum=2)
@@ -125,8 +127,10 @@ def _run(ctx, s) -> None:
     series[r.method] = r.rmse_a_series[0]
     h4 = hmm.with_cycles(s.var4d_cycles, s.var4d_cycles // 4)
     with ctx.phase("Lorenz-63 4D-Var"):
-        r4 = Var4D(B, s.var4d_xB, s.var4d_lag, 20).run(h4, _cut(data, s.var4d_cycles).truth, _cut(data, s.var4d_cycles).obs)
+        v4 = Var4D(B, s.var4d_xB, s.var4d_lag, 20, s.var4d_outer, rescue_tail=s.var4d_rescue_tail)
+        r4 = v4.run(h4, _cut(data, s.var4d_cycles).truth, _cut(data, s.var4d_cycles).obs)
     _record(ctx, "var4d", r4, rows, DAPPER_L63)
+    ctx.metric("var4d_rescued_windows", len(v4.rescued))
     ctx.table(rows, ["method", "analysis RMSE (95% CI)", "spread", "forecast RMSE", "seconds", "DAPPER"],
               caption="Lorenz-63: time-mean analysis RMSE after burn-in, mean over experiments. ExtKF and 4D-Var run "
                       "fewer cycles (see the settings). 4D-Var's target in the issue is 0.35.")
