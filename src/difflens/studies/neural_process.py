@@ -32,7 +32,7 @@ class NeuralProcessSettings(StudySettings):
                   "curve_points": 2, "crossover_sizes": (10, 100, 1000), "digit_steps": 120, "digit_size": 12,
                   "ar_tasks": 16},
         "full": {"kernels": ("se", "matern52", "periodic", "weakly_periodic"), "models": MODEL_NAMES, "steps": 1000,
-                 "convcnp_steps": 5000, "convcnp_kernel_steps": ("se=16000", "matern52=6000"), "eval_tasks": 1024,
+                 "convcnp_steps": 5000, "convcnp_kernel_steps": ("se=20000", "matern52=6000"), "eval_tasks": 1024,
                  "crossover_sizes": (10, 100, 1000, 3000, 10000), "digit_steps": 1500, "ar_tasks": 128},
     }
 
