@@ -24,6 +24,11 @@ def test_tiny_study_completes_with_the_required_metrics_and_repeats(tmp_path):
     assert 0 <= first["coverage_2sigma_convcnp_se"] <= 1
     assert first["gap_curve_convcnp_se"][-1][0] == 12  # convcnp_kernel_steps, not steps
     assert first["gap_curve_cnp_se"][-1][0] == 20
+    # the gap curve has its curve_points evaluations even when steps / curve_points is no multiple of 50
+    curve = run_study("neural_process", tmp_path / "e", seed=3, verbose=False, settings={
+        **TINY, "models": ("cnp",), "steps": 130, "curve_points": 2, "ar_tasks": 0, "digit_steps": 0,
+        "crossover_sizes": (10,)}).record()["gap_curve_cnp_se"]
+    assert [it for it, _ in curve] == [50, 100, 130]
     second = run_study("neural_process", tmp_path / "b", seed=3, settings=TINY, verbose=False).record()
     assert comparable(first) == comparable(second)
 

@@ -172,7 +172,8 @@ def run(ctx) -> None:
             steps = s.steps
             if mname == "convcnp":
                 steps = kernel_steps.get(kname, s.convcnp_steps or s.steps)
-            every = max(1, steps // s.curve_points)
+            check = min(50, max(1, steps // s.curve_points))
+            every = max(check, steps // s.curve_points // check * check)  # a multiple of the check interval
 
             def log_gap(opt, model=model, every=every, val=val, val_oracle=val_oracle, steps=steps):
                 if opt.iteration % every == 0 or opt.iteration == steps:
@@ -181,7 +182,7 @@ def run(ctx) -> None:
                     model.train()
                     opt.history.log("val_gap", gap, opt.iteration)  # kept in the checkpoint: resumes intact
 
-            trainer = NeuralProcessTrainer(model, sampler, lr=s.lr, steps=steps, check_every=min(50, every),
+            trainer = NeuralProcessTrainer(model, sampler, lr=s.lr, steps=steps, check_every=check,
                                            lr_final_fraction=s.lr_final_fraction,
                                            include_context=mname in s.context_in_loss,
                                            callbacks=[log_gap], progress=ctx.progress_label(f"{mname} {kname}"))
