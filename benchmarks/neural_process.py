@@ -65,6 +65,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--chunks", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-final-fraction", type=float, default=0.01,
+                   help="final over peak learning rate of the cosine schedule (earlier versions: 0.1)")
     p.add_argument("--tasks", type=int, default=1024)
     p.add_argument("--context", type=int, default=10000, help="context size of the speed comparison (0: skip it)")
     p.add_argument("--seed", type=int, default=0)
@@ -91,6 +93,7 @@ def main() -> None:
                 model = make(mname, 1000 * a.seed + 10 * ki + mi)
                 sampler = GPTaskSampler(kname, torch.Generator().manual_seed(2000 * a.seed + 10 * ki + mi))
                 trainer = NeuralProcessTrainer(model, sampler, lr=a.lr, steps=a.steps,
+                                               lr_final_fraction=a.lr_final_fraction,
                                                include_context=mname in a.context_in_loss)
                 per = a.steps // a.chunks
                 for c in range(a.chunks):

@@ -32,9 +32,8 @@ class NeuralProcessSettings(StudySettings):
                   "curve_points": 2, "crossover_sizes": (10, 100, 1000), "digit_steps": 120, "digit_size": 12,
                   "ar_tasks": 16},
         "full": {"kernels": ("se", "matern52", "periodic", "weakly_periodic"), "models": MODEL_NAMES, "steps": 1000,
-                 "convcnp_steps": 8000, "eval_tasks": 1024, "crossover_sizes": (10, 100, 1000, 3000, 10000),
-                 "digit_steps": 1500,
-                 "ar_tasks": 128},
+                 "convcnp_steps": 5000, "convcnp_kernel_steps": ("se=20000", "matern52=6000"), "eval_tasks": 1024,
+                 "crossover_sizes": (10, 100, 1000, 3000, 10000), "digit_steps": 1500, "ar_tasks": 128},
     }
 
     kernels: tuple[str, ...] = setting(("se", "matern52"), "generating kernels (se, matern52, periodic, "
@@ -42,10 +41,15 @@ class NeuralProcessSettings(StudySettings):
     models: tuple[str, ...] = setting(("cnp", "convcnp"), "models to train: cnp, acnp (attentive), lnp (latent), convcnp")
     steps: int = setting(1200, "Adam steps per model (16 tasks each)", minimum=1)
     convcnp_steps: int = setting(0, "Adam steps of the ConvCNP (0: the same as steps)", minimum=0)
+    convcnp_kernel_steps: tuple[str, ...] = setting((), "Adam steps of the ConvCNP for named kernels, each "
+                                                    "'kernel=steps' (e.g. 'se=16000'); other kernels: convcnp_steps")
     context_in_loss: tuple[str, ...] = setting(("cnp", "acnp", "lnp"), "models whose training loss also predicts "
                                                "the context points (Garnelo et al.); the others (by default the "
                                                "ConvCNP) are trained on the targets only, as they are evaluated")
-    lr: float = setting(1e-3, "peak Adam learning rate (cosine decay to a tenth)", minimum=1e-6, maximum=1.0)
+    lr: float = setting(1e-3, "peak Adam learning rate (cosine decay to lr * lr_final_fraction)", minimum=1e-6,
+                        maximum=1.0)
+    lr_final_fraction: float = setting(0.01, "final over peak learning rate of the cosine schedule", minimum=1e-6,
+                                       maximum=1.0)
     eval_tasks: int = setting(512, "held-out tasks per kernel (3-50 context, 50 target points)", minimum=16)
     curve_points: int = setting(6, "evaluations of the gap during training (on 128 validation tasks)",
                                 minimum=1, maximum=50)
@@ -67,6 +71,18 @@ def _make(name: str, generator: torch.Generator, x_dim: int = 1):
     if name == "convcnp":
         return ConvCNP(generator=generator)
     raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES}")
+
+
+def _kernel_steps(entries: tuple[str, ...], names: tuple[str, ...]) -> dict[str, int]:
+    """Parse ``("se=16000", ...)`` into ``{"se": 16000}``; a clear error for a malformed entry."""
+    out = {}
+    for e in entries:
+        name, _, value = str(e).partition("=")
+        if name not in names or not value.strip().isdigit() or int(value) < 1:
+            raise ValueError(f"convcnp_kernel_steps entry {e!r} must be 'kernel=steps' with a kernel from {names} "
+                             "and steps >= 1")
+        out[name] = int(value)
+    return out
 
 
 def _batches(sampler, n_tasks: int, x_range=None) -> list:
@@ -123,6 +139,7 @@ def run(ctx) -> None:
     for k in s.kernels:
         if k not in KERNEL_NAMES:
             raise ValueError(f"unknown kernel {k!r} in kernels; choose from {KERNEL_NAMES}")
+    kernel_steps = _kernel_steps(s.convcnp_kernel_steps, KERNEL_NAMES)
     for field, names in (("models", s.models), ("context_in_loss", s.context_in_loss)):
         for m in names:
             if m not in MODEL_NAMES:
@@ -152,8 +169,11 @@ def run(ctx) -> None:
         for mi, mname in enumerate(s.models):
             model = _make(mname, ctx.generator(100 + 10 * ki + mi)).to(dev)
             sampler = GPTaskSampler(kname, ctx.generator(200 + 10 * ki + mi))
-            steps = s.convcnp_steps if mname == "convcnp" and s.convcnp_steps > 0 else s.steps
-            every = max(1, steps // s.curve_points)
+            steps = s.steps
+            if mname == "convcnp":
+                steps = kernel_steps.get(kname, s.convcnp_steps or s.steps)
+            check = min(50, max(1, steps // s.curve_points))
+            every = max(check, steps // s.curve_points // check * check)  # a multiple of the check interval
 
             def log_gap(opt, model=model, every=every, val=val, val_oracle=val_oracle, steps=steps):
                 if opt.iteration % every == 0 or opt.iteration == steps:
@@ -162,7 +182,8 @@ def run(ctx) -> None:
                     model.train()
                     opt.history.log("val_gap", gap, opt.iteration)  # kept in the checkpoint: resumes intact
 
-            trainer = NeuralProcessTrainer(model, sampler, lr=s.lr, steps=steps, check_every=min(50, every),
+            trainer = NeuralProcessTrainer(model, sampler, lr=s.lr, steps=steps, check_every=check,
+                                           lr_final_fraction=s.lr_final_fraction,
                                            include_context=mname in s.context_in_loss,
                                            callbacks=[log_gap], progress=ctx.progress_label(f"{mname} {kname}"))
             with ctx.phase(f"training {mname} on {kname}"):
@@ -333,6 +354,7 @@ def _digits(ctx, s, plots) -> None:
     sampler = DigitTaskSampler(train, ctx.generator(6000))
     model = _make("cnp", ctx.generator(6001), x_dim=2).to(dev)
     trainer = NeuralProcessTrainer(model, sampler, lr=s.lr, steps=s.digit_steps, include_context=False,
+                                   lr_final_fraction=s.lr_final_fraction,
                                    progress=ctx.progress_label("cnp digits"))
     with ctx.phase("training the CNP on digits"):
         trainer.fit(checkpoint_path=ctx.checkpoint("cnp_digits"), resume=ctx.resume)

@@ -48,7 +48,8 @@ class NeuralProcessTrainer:
     steps : int
         The length of the schedule (and what :meth:`fit` runs by default); default 5,000.
     lr_final_fraction : float
-        Final learning rate over initial (default 0.1).
+        Final learning rate over initial (default 0.01: decay to ~0 gave the ConvCNP a smaller gap at
+        equal steps than 0.1, the default of earlier versions).
     include_context : bool
         Whether the loss also predicts the context points (default True).
     check_every : int
@@ -63,7 +64,7 @@ class NeuralProcessTrainer:
     """
 
     def __init__(self, model: nn.Module, sampler: Any, *, lr: float = 5e-4, steps: int = 5000,
-                 lr_final_fraction: float = 0.1, include_context: bool = True, check_every: int = 50,
+                 lr_final_fraction: float = 0.01, include_context: bool = True, check_every: int = 50,
                  callbacks: Sequence[Callable] = (), progress: bool | str = False) -> None:
         from difflens.engine import Optimization
 
