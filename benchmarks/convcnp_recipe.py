@@ -20,10 +20,10 @@ from difflens.gp.neural import (
     ConvCNP,
     GPTaskSampler,
     NeuralProcessTrainer,
-    evaluate_model,
     oracle_log_likelihood,
     task_kernel,
 )
+from neural_process import train_in_chunks  # the sibling benchmark script (same folder)
 
 
 def main() -> None:
@@ -52,14 +52,7 @@ def main() -> None:
     trainer = NeuralProcessTrainer(model, sampler, lr=a.lr, steps=a.steps, lr_final_fraction=a.final,
                                    include_context=False)
     print(f"{vars(a)}\n{'steps':>6} {'train s':>8} {'gap':>7} {'95% CI':>17} {'2sig':>6} {'ms/step':>8}")
-    per = a.steps // a.chunks
-    for c in range(a.chunks):
-        model.train()
-        trainer.fit(per if c < a.chunks - 1 else a.steps - per * (a.chunks - 1))
-        model.eval()
-        ev = evaluate_model(model, held)
-        gap = oracle - ev["ll"]
-        g, half = float(gap.mean()), 1.96 * float(gap.std()) / len(gap) ** 0.5
+    for ev, g, half in train_in_chunks(model, trainer, held, oracle, a.steps, a.chunks):
         it = trainer.optimization.iteration
         print(f"{it:>6} {trainer.seconds:>8.1f} {g:>7.4f} [{g - half:>7.4f}, {g + half:>7.4f}] "
               f"{float(ev['in_2sigma'].mean()):>6.3f} {1000 * trainer.seconds / it:>8.1f}", flush=True)

@@ -58,6 +58,22 @@ def timed(fn, repeats=3):
     return statistics.median(out)
 
 
+def train_in_chunks(model, trainer, held, oracle, steps: int, chunks: int):
+    """Train ``steps`` steps in ``chunks`` chunks of one schedule; after each, yield ``(ev, gap, half)``.
+
+    ``ev`` is :func:`evaluate_model` on the held-out tasks, ``gap`` the mean gap to ``oracle``
+    (nats per target point) and ``half`` its 95% half-width over tasks.
+    """
+    per = steps // chunks
+    for c in range(chunks):
+        model.train()
+        trainer.fit(per if c < chunks - 1 else steps - per * (chunks - 1))
+        model.eval()
+        ev = evaluate_model(model, held)
+        gap = oracle - ev["ll"]
+        yield ev, float(gap.mean()), 1.96 * float(gap.std()) / len(gap) ** 0.5
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kernels", nargs="+", default=["se", "matern52"])
@@ -95,15 +111,7 @@ def main() -> None:
                 trainer = NeuralProcessTrainer(model, sampler, lr=a.lr, steps=a.steps,
                                                lr_final_fraction=a.lr_final_fraction,
                                                include_context=mname in a.context_in_loss)
-                per = a.steps // a.chunks
-                for c in range(a.chunks):
-                    model.train()
-                    trainer.fit(per if c < a.chunks - 1 else a.steps - per * (a.chunks - 1))
-                    model.eval()
-                    ev = evaluate_model(model, held)
-                    gap = oracle - ev["ll"]
-                    half = 1.96 * float(gap.std()) / len(gap) ** 0.5
-                    g = float(gap.mean())
+                for ev, g, half in train_in_chunks(model, trainer, held, oracle, a.steps, a.chunks):
                     print(f"{mname:<8} {trainer.optimization.iteration:>6} {trainer.seconds:>8.1f} "
                           f"{float(ev['ll'].mean()):>8.4f} {g:>7.4f} [{g - half:>7.4f}, {g + half:>7.4f}] "
                           f"{float(ev['in_1sigma'].mean()):>6.3f} {float(ev['in_2sigma'].mean()):>6.3f} "
