@@ -266,16 +266,13 @@ class Geodesic(Synthesis):
         The file holds the anchors, the settings, the frames, the objective on the pixel
         fade (so :meth:`load` can tell a different model) and the engine's state.
         """
-        opt = self.optimization
         with torch.no_grad():
             check = self.objective_function(self.pixelfade)
         payload = {
             "image_a": self.image_a.cpu(), "image_b": self.image_b.cpu(), "n_steps": self.n_steps,
             "initial_sequence": self.initial_sequence, "range_penalty_lambda": self.range_penalty_lambda,
             "allowed_range": list(self.allowed_range), "intermediate": self.intermediate.detach().cpu(),
-            "pixelfade_objective": check.cpu(), "store_progress": self.store_progress,
-            "scheduler_class": self.scheduler_class_name(),
-            "optimization": None if opt is None else opt.state_dict(),
+            "pixelfade_objective": check.cpu(), **self.run_state(),
         }
         return save_file(payload, path, format=FORMAT, version=VERSION)
 
@@ -324,10 +321,7 @@ class Geodesic(Synthesis):
             raise CheckpointError("objective_function on pixelfade of saved and initialized Geodesic object are "
                                   f"different! Do they use the same model? Self: {float(mine_check):.6g}, "
                                   f"Saved: {float(saved_check):.6g}")
-        with torch.no_grad():
-            self.intermediate.copy_(sd["intermediate"].to(self.intermediate))
-        self.store_progress = sd["store_progress"]
-        self.restore_engine(sd["optimization"], sd["scheduler_class"], path, optimizer, scheduler)
+        self.restore_run(sd, self.intermediate, sd["intermediate"], path, optimizer, scheduler)
         return self
 
     def __repr__(self) -> str:

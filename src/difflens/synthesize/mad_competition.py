@@ -335,16 +335,13 @@ class MADCompetition(Synthesis):
         metrics' values on the starting image (so :meth:`load` can tell different metrics),
         and the engine's state (optimiser, scheduler, history, snapshots).
         """
-        opt = self.optimization
         payload = {
             "image": self.image.cpu(), "initial_image": self.initial_image.cpu(),
             "mad_image": self.mad_image.detach().cpu(), "minmax": self.minmax,
             "metric_tradeoff_lambda": self.metric_tradeoff_lambda,
             "range_penalty_lambda": self.range_penalty_lambda, "allowed_range": list(self.allowed_range),
             "reference_metric_target": self.reference_metric_target, "metrics": self._fingerprint(),
-            "current": list(self._current), "store_progress": self.store_progress,
-            "optimization": None if opt is None else opt.state_dict(),
-            "scheduler_class": self.scheduler_class_name(),
+            "current": list(self._current), **self.run_state(),
         }
         return save_file(payload, path, format=FORMAT, version=VERSION)
 
@@ -386,11 +383,8 @@ class MADCompetition(Synthesis):
                 raise CheckpointError(f"Saved and initialized {name} are different: on the saved initial image "
                                       f"the saved one gave {saved:.6g}, this one gives {mine[name]:.6g}")
         self.reference_metric_target = float(sd["reference_metric_target"])
-        with torch.no_grad():
-            self.mad_image.copy_(sd["mad_image"].to(self.mad_image))
         self._current = tuple(sd["current"])
-        self.store_progress = sd["store_progress"]
-        self.restore_engine(sd["optimization"], sd["scheduler_class"], path, optimizer, scheduler)
+        self.restore_run(sd, self.mad_image, sd["mad_image"], path, optimizer, scheduler)
         return self
 
     def __repr__(self) -> str:

@@ -301,7 +301,6 @@ class Metamer(Synthesis):
         on ``(target, 2 * target)`` (so :meth:`load` can tell a different loss), the
         metamer, the range penalty, and the engine's state (optimiser, scheduler, history).
         """
-        opt = self.optimization
         payload = {
             "image": self.image.cpu(),
             "target_representation": self.target_representation.cpu(),
@@ -309,9 +308,7 @@ class Metamer(Synthesis):
             "metamer": self.metamer.detach().cpu(),
             "range_penalty_lambda": self.range_penalty_lambda,
             "allowed_range": list(self.allowed_range),
-            "store_progress": self.store_progress,
-            "scheduler_class": self.scheduler_class_name(),
-            "optimization": None if opt is None else opt.state_dict(),
+            **self.run_state(),
         }
         return save_file(payload, path, format=FORMAT, version=VERSION)
 
@@ -376,10 +373,7 @@ class Metamer(Synthesis):
             raise CheckpointError(f"{path} was saved with a different loss_function: on the saved test tensors "
                                   "(target_representation, 2 * target_representation) the saved one gave "
                                   f"{saved.flatten()[:4].tolist()}, this one gives {mine.flatten()[:4].tolist()}")
-        with torch.no_grad():
-            self.metamer.copy_(sd["metamer"].to(self.metamer))
-        self.store_progress = sd["store_progress"]
-        self.restore_engine(sd["optimization"], sd["scheduler_class"], path, optimizer, scheduler)
+        self.restore_run(sd, self.metamer, sd["metamer"], path, optimizer, scheduler)
         return self
 
     def __repr__(self) -> str:

@@ -203,6 +203,34 @@ class Synthesis:
         opt = self.optimization
         return None if opt is None or opt.scheduler is None else type(opt.scheduler).__name__
 
+    def run_state(self) -> dict[str, Any]:
+        """The run's part of a save file: ``store_progress``, ``scheduler_class``, ``optimization``.
+
+        ``optimization`` is the engine's ``state_dict()`` (``None`` before the first run);
+        :meth:`restore_run` reads these keys back.
+        """
+        opt = self.optimization
+        return {"store_progress": self.store_progress, "scheduler_class": self.scheduler_class_name(),
+                "optimization": None if opt is None else opt.state_dict()}
+
+    def restore_run(self, saved: dict[str, Any], leaf: Tensor, saved_leaf: Tensor, path: Any,
+                    optimizer: Any = None, scheduler: Any = None) -> None:
+        """Copy ``saved_leaf`` into the optimised ``leaf``, then restore what :meth:`run_state` saved.
+
+        Parameters
+        ----------
+        saved : dict
+            The save file's payload, holding :meth:`run_state`'s keys.
+        leaf, saved_leaf : Tensor
+            The optimised tensor and its saved value (cast to its dtype and device).
+        path, optimizer, scheduler
+            As in :meth:`restore_engine`.
+        """
+        with torch.no_grad():
+            leaf.copy_(saved_leaf.to(leaf))
+        self.store_progress = saved["store_progress"]
+        self.restore_engine(saved["optimization"], saved["scheduler_class"], path, optimizer, scheduler)
+
     def move_engine(self, image: Tensor, device: Any = None, dtype: torch.dtype | None = None) -> None:
         """Move / cast the optimised leaf ``image`` with the engine (optimiser state, history).
 
