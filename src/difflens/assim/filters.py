@@ -17,6 +17,7 @@ member of every experiment.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -443,9 +444,7 @@ class ParticleFilter:
                                        "stronger regularisation)", self.cycle, ex)
         logw = logw - norm
         if self.rescue_tail is not None:
-            if getattr(self, "_lost_chi2", (None, None))[0] != H.shape[0]:
-                self._lost_chi2 = (H.shape[0], chi2_quantile(1 - self.rescue_tail, H.shape[0]))
-            lost = innov.pow(2).sum(-2).amin(-1) > self._lost_chi2[1]                          # (X,)
+            lost = innov.pow(2).sum(-2).amin(-1) > chi2_quantile(1 - self.rescue_tail, H.shape[0])  # (X,)
             if bool(lost.any()):
                 s = self._rescue(model, s, y, lost, generator)
                 logw = torch.where(lost[:, None], s.logw, logw)
@@ -508,9 +507,11 @@ class ParticleFilter:
         return _Particles(E_all, logw)
 
 
+@functools.lru_cache(maxsize=256)
 def chi2_quantile(q: float, dof: int) -> float:
     """The ``q`` quantile of the chi-square law with ``dof`` degrees of freedom (bisection on the regularised
-    incomplete gamma function; ``chi2_quantile(0.95, 3)`` is 7.8147)."""
+    incomplete gamma function; ``chi2_quantile(0.95, 3)`` is 7.8147). Memoised: the filters ask for the
+    same few thresholds every cycle."""
     a = torch.tensor(dof / 2.0, dtype=torch.float64)
     lo, hi = 0.0, float(dof) + 20.0 * math.sqrt(2.0 * dof) + 100.0
     for _ in range(200):

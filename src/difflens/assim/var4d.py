@@ -210,10 +210,7 @@ class Var4D:
         from .filters import chi2_quantile
 
         n, p = ys.shape[1], ys.shape[2]
-        key = (n, p, self.rescue_tail)
-        if getattr(self, "_threshold", (None, None))[0] != key:
-            self._threshold = (key, chi2_quantile(1.0 - self.rescue_tail, n * p))
-        lost = (chi2 > self._threshold[1]).nonzero()[:, 0]
+        lost = (chi2 > chi2_quantile(1.0 - self.rescue_tail, n * p)).nonzero()[:, 0]
         if lost.numel() == 0:
             return start, xa
         self.rescue_tries += lost.numel()
